@@ -1,0 +1,64 @@
+"""One small exception tree: every error the crawler raises on purpose is a CrawlerError."""
+
+
+class CrawlerError(Exception):
+    """Base of every error the crawler raises on purpose."""
+
+
+class ConfigError(CrawlerError, ValueError):
+    """A flag, a config value or a seed file is unusable."""
+
+
+class AuthkeyError(CrawlerError):
+    """The authkey is missing, unreadable, too open or too short."""
+
+
+class ConnectError(CrawlerError):
+    """The master cannot be reached, or refused our key."""
+
+
+class FetchError(CrawlerError):
+    """A download failed; `reason` is a short stable word for the manifest and the summary."""
+
+    reason = "fetch-error"
+
+    def __init__(self, message: str, *, status: int | None = None, final_url: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.final_url = final_url
+
+
+class HTTPStatusError(FetchError):
+    """The server answered with a non-2xx status."""
+
+    reason = "http-status"
+
+
+class TooLargeError(FetchError):
+    """The body is larger than the configured limit."""
+
+    reason = "too-large"
+
+
+class NotAnImageError(FetchError):
+    """The body is not an image (by Content-Type and magic bytes)."""
+
+    reason = "not-an-image"
+
+
+class NetworkError(FetchError):
+    """The connection failed, was refused or dropped."""
+
+    reason = "network"
+
+
+class FetchTimeoutError(FetchError):
+    """Connecting or reading took longer than the timeout."""
+
+    reason = "timeout"
+
+
+class RedirectError(FetchError):
+    """Too many redirects, a loop, or a redirect to a scheme we do not fetch."""
+
+    reason = "redirect"
