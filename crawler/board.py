@@ -1,0 +1,210 @@
+"""The leased task queue and the result inbox that the master serves.
+
+A task handed to a worker is leased, not gone: it stays in `leased` with a deadline until a
+result acknowledges it. The master collects expired leases and hands those tasks out again
+(or records them as failed), which closes the hole a killed worker, a cut-off host or a
+swallowed `get()` would otherwise leave.
+
+Both classes are used from the manager's server threads (one per worker connection) and
+from the master's own loop, so every method takes the lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import OrderedDict
+from typing import Any, Callable
+
+from .messages import stop_message
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 500
+"""Most tasks handed out, or results taken, in one call."""
+
+MAX_WAIT = 2.0
+"""Longest a get waits on the server; clients' socket timeouts must be longer."""
+
+MAX_INBOX = 100_000
+"""Results waiting for the master beyond this are refused (the worker keeps and resends them)."""
+
+
+class TaskBoard:
+    """Served as `get_task_queue`: get/get_many lease tasks, the master adds and acks them."""
+
+    def __init__(self, lease_seconds: float, clock: Callable[[], float] = time.monotonic):
+        self.lease_seconds = lease_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._ready = threading.Condition(self._lock)
+        self._pending: OrderedDict[int, dict] = OrderedDict()
+        # insertion order is deadline order, since every lease has the same length
+        self._leased: OrderedDict[int, tuple[dict, float, str]] = OrderedDict()
+        self._finished = False
+        self._stopped_workers: set[str] = set()
+        self.workers: dict[str, float] = {}  # worker name -> last contact (clock)
+        self.dropped = 0
+
+    # -- master side ---------------------------------------------------------------
+    def add(self, task: dict) -> None:
+        with self._lock:
+            self._pending[task["id"]] = task
+            self._ready.notify()
+
+    def add_many(self, tasks: list[dict]) -> None:
+        with self._lock:
+            for task in tasks:
+                self._pending[task["id"]] = task
+            self._ready.notify_all()
+
+    def ack(self, task_id: int) -> dict | None:
+        """Forget a task a result has answered; returns it if it was leased or pending."""
+        with self._lock:
+            entry = self._leased.pop(task_id, None)
+            if entry is not None:
+                return entry[0]
+            return self._pending.pop(task_id, None)
+
+    def take_expired(self) -> list[tuple[dict, str]]:
+        """Remove and return (task, worker) for every lease past its deadline."""
+        now = self._clock()
+        out = []
+        with self._lock:
+            while self._leased:
+                task_id, (task, deadline, worker) = next(iter(self._leased.items()))
+                if deadline > now:
+                    break
+                del self._leased[task_id]
+                out.append((task, worker))
+        return out
+
+    def finish(self) -> None:
+        """From now on every get answers with the stop message."""
+        with self._lock:
+            self._finished = True
+            self._ready.notify_all()
+
+    def counts(self) -> tuple[int, int]:
+        with self._lock:
+            return len(self._pending), len(self._leased)
+
+    def leased_tasks(self) -> list[dict]:
+        with self._lock:
+            return [entry[0] for entry in self._leased.values()]
+
+    def workers_told_to_stop(self) -> set[str]:
+        with self._lock:
+            return set(self._stopped_workers)
+
+    # -- served to workers ---------------------------------------------------------
+    def get_many(self, worker: str = "?", n: int = 1, timeout: float = 0.0) -> list[dict]:
+        """Lease up to n tasks, waiting up to timeout for the first; [stop] once finished."""
+        worker = str(worker)[:200]
+        n = max(0, min(int(n), MAX_BATCH))
+        timeout = max(0.0, min(float(timeout), MAX_WAIT))
+        with self._lock:
+            self.workers[worker] = self._clock()
+            if n and not self._pending and not self._finished and timeout:
+                self._ready.wait(timeout)
+            if self._finished:
+                self._stopped_workers.add(worker)
+                return [stop_message()]
+            out = []
+            deadline = self._clock() + self.lease_seconds
+            while self._pending and len(out) < n:
+                task_id, task = self._pending.popitem(last=False)
+                self._leased[task_id] = (task, deadline, worker)
+                out.append(task)
+            return out
+
+    def release(self, worker: str = "?", task_ids: Any = ()) -> int:
+        """A stopping worker gives back tasks it had not started: they go to the queue's front."""
+        if not isinstance(task_ids, (list, tuple)):
+            return 0
+        back = []
+        with self._lock:
+            for task_id in task_ids:
+                entry = self._leased.get(task_id) if isinstance(task_id, int) else None
+                if entry is not None and entry[2] == str(worker)[:200]:
+                    del self._leased[task_id]
+                    back.append((task_id, entry[0]))
+            for task_id, task in reversed(back):
+                self._pending[task_id] = task
+                self._pending.move_to_end(task_id, last=False)
+            if back:
+                self._ready.notify_all()
+        return len(back)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> dict:
+        """The classic queue interface: one task (leased to 'anonymous'), or queue.Empty."""
+        items = self.get_many("anonymous", 1, (MAX_WAIT if timeout is None else timeout) if block else 0)
+        if not items:
+            raise queue.Empty
+        return items[0]
+
+    def put(self, item: Any) -> None:
+        """Tasks come from the master only: anything a client puts here is logged and dropped."""
+        with self._lock:
+            self.dropped += 1
+        log.warning("dropped an item a client put on the task queue: tasks come from the master only")
+
+    def qsize(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def heartbeat(self, worker: str = "?") -> bool:
+        with self._lock:
+            self.workers[str(worker)[:200]] = self._clock()
+            return self._finished
+
+    def status(self) -> dict:
+        with self._lock:
+            now = self._clock()
+            return {"pending": len(self._pending), "leased": len(self._leased),
+                    "finished": self._finished,
+                    "workers": {w: round(now - t, 1) for w, t in self.workers.items()}}
+
+
+class ResultInbox:
+    """Served as `get_result_queue`: workers put results, the master drains them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
+        self._items: list[Any] = []
+        self.refused = 0
+
+    def put(self, item: Any) -> bool:
+        return self.put_many([item])
+
+    def put_many(self, items: Any) -> bool:
+        """Accept a list of results; False (keep them and retry) when the inbox is full."""
+        if not isinstance(items, list):
+            items = [items]  # the master validates and drops it
+        with self._lock:
+            if len(self._items) + len(items) > MAX_INBOX:
+                self.refused += 1
+                return False
+            self._items.extend(items)
+            self._arrived.notify()
+            return True
+
+    def qsize(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+    def drain(self, timeout: float = 0.0) -> list[Any]:
+        """Everything that arrived, waiting up to timeout if nothing has."""
+        with self._lock:
+            if not self._items and timeout > 0:
+                self._arrived.wait(timeout)
+            items, self._items = self._items, []
+            return items
+
+    def wake(self) -> None:
+        """Make a waiting drain() return (the master has other work)."""
+        with self._lock:
+            self._arrived.notify_all()

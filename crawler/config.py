@@ -1,0 +1,161 @@
+"""Defaults in one place, frozen configs, and validation with readable errors.
+
+The CLI takes its defaults from here, so a default is changed once and documented once.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import __version__
+from .errors import ConfigError
+
+DEFAULT_PORT = 50000
+"""Port the master listens on when --listen gives only a host."""
+
+DEFAULT_LISTEN_HOST = "127.0.0.1"
+"""The master binds loopback unless told otherwise: the authkey is its only protection."""
+
+DEFAULT_OUT = "downloads"
+"""Where images, the manifest and the master's state go."""
+
+DEFAULT_MAX_DEPTH = 5
+"""Link hops from a seed page (wget -r uses 5 too)."""
+
+DEFAULT_MAX_PAGES = 10_000
+"""Pages fetched at most in one crawl: a crawler trap ends here."""
+
+DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+"""Largest image body stored; larger ones are recorded as too-large."""
+
+DEFAULT_MAX_PAGE_BYTES = 5 * 1024 * 1024
+"""Largest page body read; the rest is cut with a warning."""
+
+DEFAULT_TIMEOUT = 20.0
+"""Seconds for connecting and for each read of a body; the whole download gets 3 times that."""
+
+DEFAULT_THREADS = 8
+"""Download threads per worker process."""
+
+DEFAULT_PAGE_THREADS = 4
+"""Threads the master fetches and parses pages with."""
+
+DEFAULT_MAX_ATTEMPTS = 3
+"""Times a task is leased before it is recorded as failed (lease expiry counts)."""
+
+DEFAULT_USER_AGENT = f"crawler/{__version__} (distributed image crawler)"
+
+# Exit codes, documented in the README and in `crawler --help`.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_AUTHKEY, EXIT_UNREACHABLE, EXIT_KEY_REFUSED = 0, 1, 2, 3, 4, 5
+EXIT_INTERRUPTED = 130
+
+MIN_AUTHKEY_BYTES = 16
+AUTHKEY_ENV = "CRAWLER_AUTHKEY"
+STATE_DIRNAME = ".crawler"
+MANIFEST_NAME = "manifest.jsonl"
+
+
+def default_lease_seconds(timeout: float) -> float:
+    """A lease outlives one whole download (3 x timeout) with room to spare."""
+    return 4 * timeout + 10
+
+
+@dataclass(frozen=True)
+class CrawlConfig:
+    """Everything the master needs for one crawl."""
+
+    seeds: tuple[str, ...]
+    out: Path = Path(DEFAULT_OUT)
+    max_depth: int = DEFAULT_MAX_DEPTH
+    max_pages: int = DEFAULT_MAX_PAGES
+    allow_domains: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    same_host_images: bool = False
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES
+    timeout: float = DEFAULT_TIMEOUT
+    user_agent: str = DEFAULT_USER_AGENT
+    page_threads: int = DEFAULT_PAGE_THREADS
+    lease_seconds: float | None = None
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    @property
+    def effective_lease_seconds(self) -> float:
+        return self.lease_seconds if self.lease_seconds is not None else default_lease_seconds(self.timeout)
+
+    def validate(self) -> None:
+        if not self.seeds:
+            raise ConfigError("no usable seed URL")
+        _positive("--max-pages", self.max_pages)
+        _at_least("--max-depth", self.max_depth, 0)
+        _positive("--max-bytes", self.max_bytes)
+        _positive("--max-page-bytes", self.max_page_bytes)
+        _positive("--timeout", self.timeout)
+        _positive("--page-threads", self.page_threads)
+        _positive("--max-attempts", self.max_attempts)
+        if self.lease_seconds is not None:
+            _positive("--lease-seconds", self.lease_seconds)
+        if not self.user_agent.strip():
+            raise ConfigError("--user-agent must not be empty")
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Everything a downloader worker needs."""
+
+    address: tuple[str, int]
+    out: Path = Path(DEFAULT_OUT)
+    threads: int = DEFAULT_THREADS
+    max_bytes: int = DEFAULT_MAX_BYTES
+    timeout: float = DEFAULT_TIMEOUT
+    user_agent: str = DEFAULT_USER_AGENT
+    name: str = field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
+
+    def __post_init__(self) -> None:
+        _positive("--threads", self.threads)
+        _positive("--max-bytes", self.max_bytes)
+        _positive("--timeout", self.timeout)
+
+
+def parse_address(text: str, *, default_host: str = DEFAULT_LISTEN_HOST) -> tuple[str, int]:
+    """'HOST:PORT', ':PORT', 'HOST' or '[v6]:PORT' -> (host, port)."""
+    text = text.strip()
+    if not text:
+        raise ConfigError("empty address: use HOST:PORT")
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+        if not sep:
+            raise ConfigError(f"bad address {text!r}: unclosed '['")
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    elif ":" in text:
+        raise ConfigError(f"bad address {text!r}: put an IPv6 address in brackets, [::1]:{DEFAULT_PORT}")
+    else:
+        host, port_text = text, ""
+    host = host or default_host
+    if not port_text:
+        return host, DEFAULT_PORT
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ConfigError(f"bad port in {text!r}: {port_text!r} is not a number") from None
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"bad port in {text!r}: {port} is not in 0..65535")
+    return host, port
+
+
+def _positive(name: str, value: float) -> None:
+    if value <= 0:
+        raise ConfigError(f"{name} must be greater than 0, got {value}")
+
+
+def _at_least(name: str, value: float, low: float) -> None:
+    if value < low:
+        raise ConfigError(f"{name} must be at least {low}, got {value}")

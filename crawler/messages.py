@@ -1,0 +1,138 @@
+"""The task and result records that cross the queues, and their validation.
+
+Plain dicts of builtins with a version field (`v`), so that nothing but builtins is ever
+unpickled and a worker of a slightly different version still interoperates: unknown keys
+are ignored, missing optional keys take defaults.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+VERSION = 1
+
+MAX_URL_CHARS = 8192
+MAX_TEXT_CHARS = 2000
+MAX_PATH_CHARS = 1024
+
+# Result fields and the types they may have. `None` is allowed where listed.
+_RESULT_FIELDS: dict[str, tuple[type, ...]] = {
+    "url": (str,),
+    "final_url": (str, type(None)),
+    "ok": (bool,),
+    "path": (str, type(None)),
+    "bytes": (int,),
+    "sha256": (str, type(None)),
+    "content_type": (str, type(None)),
+    "status": (int, type(None)),
+    "error": (str, type(None)),
+    "reason": (str, type(None)),
+    "worker": (str,),
+    "elapsed": (float, int),
+}
+
+
+class InvalidMessage(ValueError):
+    """A queue item that is not a valid task or result."""
+
+
+def make_task(task_id: int, url: str, page: str | None, *, attempt: int = 1,
+              max_bytes: int, timeout: float) -> dict[str, Any]:
+    return {"v": VERSION, "kind": "task", "id": task_id, "url": url, "page": page,
+            "attempt": attempt, "max_bytes": max_bytes, "timeout": timeout}
+
+
+def validate_task(item: Any) -> dict[str, Any]:
+    """Return the task if it is one we can act on, else raise InvalidMessage."""
+    if not isinstance(item, dict) or item.get("kind") != "task":
+        raise InvalidMessage(f"not a task: {_describe(item)}")
+    _check_version(item)
+    _check(item, "id", int)
+    _check_url(item, "url")
+    if item.get("page") is not None:
+        _check_url(item, "page")
+    _check(item, "attempt", int)
+    _check(item, "max_bytes", int)
+    _check(item, "timeout", (int, float))
+    if item["max_bytes"] <= 0 or not _finite_positive(item["timeout"]):
+        raise InvalidMessage("task limits must be positive")
+    return item
+
+
+def make_result(task: dict[str, Any], *, ok: bool, worker: str, elapsed: float,
+                final_url: str | None = None, path: str | None = None, nbytes: int = 0,
+                sha256: str | None = None, content_type: str | None = None,
+                status: int | None = None, error: str | None = None,
+                reason: str | None = None) -> dict[str, Any]:
+    return {"v": VERSION, "kind": "result", "id": task["id"], "url": task["url"],
+            "final_url": final_url, "ok": ok, "path": path, "bytes": nbytes, "sha256": sha256,
+            "content_type": content_type, "status": status, "error": error, "reason": reason,
+            "worker": worker, "elapsed": round(float(elapsed), 4)}
+
+
+def validate_result(item: Any) -> dict[str, Any]:
+    """Return the result if its shape and types are right, else raise InvalidMessage.
+
+    Checks only what can be checked without the master's state; the master also checks
+    the task id against its leases and the path against the downloads root.
+    """
+    if not isinstance(item, dict) or item.get("kind") != "result":
+        raise InvalidMessage(f"not a result: {_describe(item)}")
+    _check_version(item)
+    _check(item, "id", int)
+    for key, types in _RESULT_FIELDS.items():
+        if key not in item:
+            raise InvalidMessage(f"result field {key!r} is missing")
+        value = item[key]
+        # bool is an int subclass: a True where a number belongs is a bad message.
+        if isinstance(value, bool) and bool not in types:
+            raise InvalidMessage(f"result field {key!r} has type bool")
+        if not isinstance(value, types):
+            raise InvalidMessage(f"result field {key!r} has type {type(value).__name__}")
+        if isinstance(value, str) and len(value) > (MAX_URL_CHARS if "url" in key else MAX_TEXT_CHARS):
+            raise InvalidMessage(f"result field {key!r} is too long ({len(value)} chars)")
+    if item["bytes"] < 0 or not (math.isfinite(item["elapsed"]) and item["elapsed"] >= 0):
+        raise InvalidMessage("result sizes and times must be non-negative")
+    if item["ok"]:
+        if not item["path"] or not item["sha256"] or len(item["sha256"]) != 64:
+            raise InvalidMessage("an ok result needs a path and a sha256")
+        if len(item["path"]) > MAX_PATH_CHARS:
+            raise InvalidMessage("result path is too long")
+    return item
+
+
+def stop_message() -> dict[str, Any]:
+    """Handed to workers once the crawl is finished: they exit on it."""
+    return {"v": VERSION, "kind": "stop"}
+
+
+def is_stop(item: Any) -> bool:
+    return isinstance(item, dict) and item.get("kind") == "stop"
+
+
+def _check_version(item: dict) -> None:
+    v = item.get("v")
+    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+        raise InvalidMessage(f"bad version field {v!r}")
+
+
+def _check(item: dict, key: str, types: type | tuple[type, ...]) -> None:
+    value = item.get(key)
+    if isinstance(value, bool) or not isinstance(value, types):
+        raise InvalidMessage(f"field {key!r} is {_describe(value)}")
+
+
+def _check_url(item: dict, key: str) -> None:
+    value = item.get(key)
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")) or len(value) > MAX_URL_CHARS:
+        raise InvalidMessage(f"field {key!r} is not an http(s) URL: {_describe(value)}")
+
+
+def _finite_positive(x: float) -> bool:
+    return math.isfinite(x) and x > 0
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:80]}{'...' if len(text) > 80 else ''}"

@@ -1,0 +1,103 @@
+import queue
+
+from crawler.board import ResultInbox, TaskBoard
+from crawler.messages import is_stop, make_task
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def task(i):
+    return make_task(i, f"http://h/{i}.jpg", "http://h/", max_bytes=100, timeout=1.0)
+
+
+def test_get_many_leases_in_order_and_respects_n():
+    board = TaskBoard(10)
+    board.add_many([task(i) for i in range(1, 6)])
+    got = board.get_many("w1", 3)
+    assert [t["id"] for t in got] == [1, 2, 3]
+    assert board.counts() == (2, 3)
+
+
+def test_worker_requeues_task_after_lease_expiry():
+    clock = Clock()
+    board = TaskBoard(10, clock=clock)
+    board.add(task(1))
+    board.get_many("w1", 1)
+    assert board.take_expired() == []
+    clock.now += 11
+    expired = board.take_expired()
+    assert [(t["id"], w) for t, w in expired] == [(1, "w1")]
+    assert board.counts() == (0, 0)
+
+
+def test_ack_removes_a_lease_and_a_second_ack_finds_nothing():
+    board = TaskBoard(10)
+    board.add(task(1))
+    board.get_many("w1", 1)
+    assert board.ack(1)["id"] == 1
+    assert board.ack(1) is None
+    assert board.counts() == (0, 0)
+
+
+def test_ack_also_removes_a_requeued_task_still_pending():
+    board = TaskBoard(10)
+    board.add(task(1))
+    assert board.ack(1)["id"] == 1
+    assert board.get_many("w1", 5) == []
+
+
+def test_release_puts_tasks_back_at_the_front_only_for_their_holder():
+    board = TaskBoard(10)
+    board.add_many([task(1), task(2), task(3)])
+    board.get_many("w1", 2)
+    assert board.release("w2", [1, 2]) == 0
+    assert board.release("w1", [1, 2, "x", None]) == 2
+    assert [t["id"] for t in board.get_many("w2", 3)] == [1, 2, 3]
+
+
+def test_finished_board_answers_stop_and_remembers_who_was_told():
+    board = TaskBoard(10)
+    board.finish()
+    items = board.get_many("w1", 4, 0.5)
+    assert len(items) == 1 and is_stop(items[0])
+    assert board.workers_told_to_stop() == {"w1"}
+
+
+def test_classic_get_raises_empty_when_nothing_is_queued():
+    board = TaskBoard(10)
+    try:
+        board.get(timeout=0.01)
+    except queue.Empty:
+        pass
+    else:
+        raise AssertionError("expected queue.Empty")
+    board.add(task(9))
+    assert board.get()["id"] == 9
+
+
+def test_put_from_a_client_is_dropped():
+    board = TaskBoard(10)
+    board.put(task(1))
+    board.put("garbage")
+    assert board.qsize() == 0 and board.dropped == 2
+
+
+def test_get_many_clamps_hostile_arguments():
+    board = TaskBoard(10)
+    board.add_many([task(i) for i in range(1, 1001)])
+    assert len(board.get_many("w", 10**9, 10**9)) == 500
+    assert board.get_many("w", -5, -1) == []
+
+
+def test_inbox_drains_everything_and_wraps_a_non_list():
+    inbox = ResultInbox()
+    inbox.put_many([1, 2])
+    inbox.put_many("not a list")
+    assert inbox.drain() == [1, 2, "not a list"]
+    assert inbox.drain(timeout=0.01) == []

@@ -1,0 +1,163 @@
+import pickle
+import socket
+import threading
+import time
+
+import pytest
+
+from crawler import queues
+from crawler.board import ResultInbox, TaskBoard
+from crawler.errors import ConnectError
+from crawler.messages import make_task
+from crawler.queues import ForbiddenPickle, MasterLink, SafeConnection, safe_client, safe_loads, serve
+
+KEY = b"k" * 32
+
+
+class Evil:
+    """Loading this pickle would create a file: the canonical 'key holder runs code' attack."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.fixture
+def served():
+    board, inbox = TaskBoard(30), ResultInbox()
+    s = serve(board, inbox, ("127.0.0.1", 0), KEY)
+    yield s, board, inbox
+    s.stop()
+
+
+def in_thread(fn):
+    """Run fn in a fresh thread (proxies are per thread) and return its result or raise its error."""
+    box = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # re-raised below
+            box["error"] = exc
+
+    t = threading.Thread(target=target)
+    t.start()
+    t.join(30)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def test_worker_leases_tasks_and_delivers_results_over_tcp(served):
+    s, board, inbox = served
+    board.add_many([make_task(i, f"http://h/{i}.jpg", None, max_bytes=10, timeout=1.0) for i in (1, 2, 3)])
+
+    def client():
+        link = MasterLink(s.address, KEY)
+        link.connect()
+        got = link.tasks.get_many("w1", 2, 0.1)
+        link.results.put_many([{"kind": "result", "id": t["id"]} for t in got])
+        size = link.tasks.qsize()
+        link.reset()
+        return [t["id"] for t in got], size
+
+    ids, size = in_thread(client)
+    assert ids == [1, 2] and size == 1
+    assert [r["id"] for r in inbox.drain()] == [1, 2]
+    assert board.status()["workers"].keys() == {"w1"}
+
+
+def test_classic_get_task_queue_interface_still_works(served):
+    s, board, _ = served
+    board.add(make_task(5, "http://h/5.jpg", None, max_bytes=10, timeout=1.0))
+
+    def client():
+        m = queues.CrawlManager(address=s.address, authkey=KEY, serializer=queues.SERIALIZER)
+        m.connect()
+        q = m.get_task_queue()
+        task = q.get(timeout=1)
+        r = m.get_result_queue()
+        r.put({"kind": "result", "id": task["id"]})
+        return task["id"]
+
+    assert in_thread(client) == 5
+
+
+def test_wrong_authkey_is_a_clear_connect_error(served):
+    s, _, _ = served
+
+    def client():
+        MasterLink(s.address, b"w" * 32).connect()
+
+    with pytest.raises(ConnectError, match="refused our authkey"):
+        in_thread(client)
+
+
+def test_client_sockets_set_tcp_nodelay(served):
+    s, _, _ = served
+    conn = safe_client(s.address, authkey=KEY)
+    try:
+        sock = socket.socket(fileno=__import__("os").dup(conn.fileno()))
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        sock.close()
+    finally:
+        conn.close()
+
+
+def test_crafted_pickle_sent_to_the_master_runs_nothing(served, tmp_path):
+    s, board, _ = served
+    target = tmp_path / "pwned"
+    conn = safe_client(s.address, authkey=KEY)
+    try:
+        conn.send_bytes(pickle.dumps((None, "dummy", (Evil(target),), {})))
+        kind, text = conn.recv()
+    finally:
+        conn.close()
+    assert kind == "#TRACEBACK" and "refused to load" in text
+    assert not target.exists()
+    # and the master goes on serving
+    assert in_thread(lambda: _qsize(s.address)) == 0
+
+
+def _qsize(address):
+    link = MasterLink(address, KEY)
+    link.connect()
+    try:
+        return link.tasks.qsize()
+    finally:
+        link.reset()
+
+
+def test_crafted_pickle_received_by_a_worker_runs_nothing(tmp_path):
+    target = tmp_path / "pwned"
+    a, b = socket.socketpair()
+    sender, receiver = SafeConnection(a.detach()), SafeConnection(b.detach())
+    sender.send_bytes(pickle.dumps(("#RETURN", [Evil(target)])))
+    with pytest.raises(ForbiddenPickle):
+        receiver.recv()
+    assert not target.exists()
+    sender.send(("#RETURN", [{"v": 1, "ok": True}]))  # the connection stays usable
+    assert receiver.recv() == ("#RETURN", [{"v": 1, "ok": True}])
+    sender.close(), receiver.close()
+
+
+def test_plain_data_and_manager_errors_still_load():
+    import queue
+    assert safe_loads(pickle.dumps({"a": [1, 2.5, None, True, "x", b"y", (1,), {3}]})) == \
+        {"a": [1, 2.5, None, True, "x", b"y", (1,), {3}]}
+    assert isinstance(safe_loads(pickle.dumps(("#ERROR", queue.Empty())))[1], queue.Empty)
+
+
+def test_frozen_master_makes_the_client_fail_instead_of_hanging(monkeypatch):
+    """A peer that accepts and then says nothing (SIGSTOP) must not block a worker forever."""
+    monkeypatch.setattr(queues.ClientSettings, "recv_timeout", 0.5)
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        start = time.monotonic()
+        with pytest.raises(EOFError, match="socket timeout|handshake"):
+            safe_client(listener.getsockname(), authkey=KEY)
+        assert time.monotonic() - start < 5
+    finally:
+        listener.close()
