@@ -1,0 +1,138 @@
+"""The master's journal: crawl state in SQLite under DIR/.crawler/, so a killed master resumes.
+
+What it holds: every page seen (queued, done or failed, with its depth), every image task
+(its id, URL, page, attempts, and whether it is answered), and whether the crawl finished.
+Writes are buffered and committed in one transaction every `commit_seconds`, so they cost
+little per image. The manifest is flushed before each commit, so whatever the journal calls
+done is also in the manifest; on resume, the manifest's lines are the final word on what is
+done (a line written just before a kill, whose journal commit was lost, still counts).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pages (url TEXT PRIMARY KEY, depth INTEGER NOT NULL, state INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS tasks (id INTEGER PRIMARY KEY, url TEXT NOT NULL UNIQUE, page TEXT,
+                                  attempt INTEGER NOT NULL, done INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS tasks_open ON tasks (done) WHERE done = 0;
+"""
+
+PAGE_QUEUED, PAGE_DONE, PAGE_FAILED = 0, 1, 2
+
+
+@dataclass
+class Snapshot:
+    """What a resuming master needs from the journal."""
+
+    pages_seen: set[str] = field(default_factory=set)
+    pages_queued: list[tuple[str, int]] = field(default_factory=list)
+    pages_done: int = 0
+    pages_failed: int = 0
+    image_urls: set[str] = field(default_factory=set)
+    open_tasks: list[tuple[int, str, str | None, int]] = field(default_factory=list)  # id, url, page, attempt
+    done_ids: set[int] = field(default_factory=set)
+    next_id: int = 1
+
+
+class Journal:
+    def __init__(self, path: Path, *, commit_seconds: float = 0.5,
+                 before_commit: Callable[[], None] | None = None):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL with WAL survives a killed process (only an OS crash can lose the last commits)
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        self._commit_seconds = commit_seconds
+        self._before_commit = before_commit
+        self._last_commit = time.monotonic()
+        self._pages: list[tuple[str, int, int]] = []
+        self._tasks: list[tuple[int, str, str | None, int]] = []
+        self._attempts: list[tuple[int, int]] = []
+        self._done: list[tuple[int]] = []
+
+    # -- reading -------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def is_empty(self) -> bool:
+        return self._db.execute("SELECT 1 FROM pages LIMIT 1").fetchone() is None
+
+    def snapshot(self, done_urls: set[str]) -> Snapshot:
+        """Load the state; tasks whose URL is in done_urls (the manifest) count as done."""
+        snap = Snapshot()
+        for url, depth, state in self._db.execute("SELECT url, depth, state FROM pages"):
+            snap.pages_seen.add(url)
+            if state == PAGE_QUEUED:
+                snap.pages_queued.append((url, depth))
+            elif state == PAGE_DONE:
+                snap.pages_done += 1
+            else:
+                snap.pages_failed += 1
+        late = []
+        for task_id, url, page, attempt, done in self._db.execute(
+                "SELECT id, url, page, attempt, done FROM tasks ORDER BY id"):
+            snap.image_urls.add(url)
+            snap.next_id = task_id + 1
+            if done or url in done_urls:
+                snap.done_ids.add(task_id)
+                if not done:
+                    late.append((task_id,))
+            else:
+                snap.open_tasks.append((task_id, url, page, attempt))
+        if late:
+            self._db.executemany("UPDATE tasks SET done = 1 WHERE id = ?", late)
+        return snap
+
+    # -- writing (buffered) --------------------------------------------------------
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def page_queued(self, url: str, depth: int) -> None:
+        self._pages.append((url, depth, PAGE_QUEUED))
+
+    def page_finished(self, url: str, depth: int, ok: bool) -> None:
+        self._pages.append((url, depth, PAGE_DONE if ok else PAGE_FAILED))
+
+    def task_added(self, task_id: int, url: str, page: str | None, attempt: int = 1) -> None:
+        self._tasks.append((task_id, url, page, attempt))
+
+    def task_attempt(self, task_id: int, attempt: int) -> None:
+        self._attempts.append((attempt, task_id))
+
+    def task_done(self, task_id: int) -> None:
+        self._done.append((task_id,))
+
+    def maybe_commit(self) -> None:
+        if time.monotonic() - self._last_commit >= self._commit_seconds:
+            self.commit()
+
+    def commit(self) -> None:
+        if self._before_commit:
+            self._before_commit()
+        self._last_commit = time.monotonic()
+        if not (self._pages or self._tasks or self._attempts or self._done):
+            return
+        with self._db:  # one transaction
+            self._db.execute("BEGIN")
+            # a page's later state wins over its earlier one, in order of the calls
+            self._db.executemany("INSERT INTO pages (url, depth, state) VALUES (?, ?, ?) "
+                                 "ON CONFLICT(url) DO UPDATE SET state = excluded.state", self._pages)
+            self._db.executemany("INSERT OR IGNORE INTO tasks (id, url, page, attempt) VALUES (?, ?, ?, ?)",
+                                 self._tasks)
+            self._db.executemany("UPDATE tasks SET attempt = ? WHERE id = ?", self._attempts)
+            self._db.executemany("UPDATE tasks SET done = 1 WHERE id = ?", self._done)
+        self._pages.clear(), self._tasks.clear(), self._attempts.clear(), self._done.clear()
+
+    def close(self) -> None:
+        self.commit()
+        self._db.close()
