@@ -1,0 +1,296 @@
+"""Command line: parse arguments, build a config, call in. No crawl logic lives here."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from . import __version__, authkey, config, queues, urls
+from .board import MAX_WAIT
+from .config import CrawlConfig, WorkerConfig, parse_address
+from .errors import AuthkeyError, ConfigError, CrawlerError
+
+log = logging.getLogger("crawler")
+
+from .config import (EXIT_AUTHKEY, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_KEY_REFUSED,  # noqa: E402
+                     EXIT_OK, EXIT_USAGE)
+
+EPILOG_MAIN = """examples:
+  crawler demo                                   crawl the bundled demo site, offline
+  crawler run seeds/example.txt --workers 4      master and 4 local workers
+  crawler master seeds/example.txt --listen 0.0.0.0:50000 --out downloads
+  crawler worker --connect MASTER_HOST:50000 --out downloads --threads 8
+
+exit codes: 0 done, 1 crawl failed, 2 bad arguments or seeds, 3 authkey unusable,
+            4 master unreachable, 5 authkey refused by the master, 130 interrupted"""
+
+
+def _crawl_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("crawl")
+    g.add_argument("--out", type=Path, default=Path(config.DEFAULT_OUT), help="downloads folder (default: %(default)s)")
+    g.add_argument("--max-depth", type=int, default=config.DEFAULT_MAX_DEPTH, help="link hops from a seed (default: %(default)s)")
+    g.add_argument("--max-pages", type=int, default=config.DEFAULT_MAX_PAGES, help="pages fetched at most (default: %(default)s)")
+    g.add_argument("--allow-domain", action="append", default=[], metavar="D",
+                   help="also crawl pages on D and its subdomains (repeatable)")
+    g.add_argument("--include", action="append", default=[], metavar="REGEX", help="only follow page URLs matching REGEX (repeatable)")
+    g.add_argument("--exclude", action="append", default=[], metavar="REGEX", help="skip URLs matching REGEX (repeatable)")
+    g.add_argument("--same-host-images", action="store_true", help="download images only from the pages' hosts (default: any host)")
+    g.add_argument("--max-bytes", type=int, default=config.DEFAULT_MAX_BYTES, help="largest image stored (default: %(default)s)")
+    g.add_argument("--max-page-bytes", type=int, default=config.DEFAULT_MAX_PAGE_BYTES, help="largest page read; longer ones are cut (default: %(default)s)")
+    g.add_argument("--timeout", type=float, default=config.DEFAULT_TIMEOUT, help="connect/read timeout in seconds (default: %(default)s)")
+    g.add_argument("--user-agent", default=config.DEFAULT_USER_AGENT, metavar="UA", help="User-Agent header (default: %(default)s)")
+    g.add_argument("--page-threads", type=int, default=config.DEFAULT_PAGE_THREADS, help="threads fetching pages on the master (default: %(default)s)")
+    g.add_argument("--lease-seconds", type=float, default=None, help="time a worker has for a task before it is handed out again (default: 4 x timeout + 10)")
+    g.add_argument("--max-attempts", type=int, default=config.DEFAULT_MAX_ATTEMPTS, help="leases per task before it is recorded as failed (default: %(default)s)")
+    g.add_argument("--authkey-file", type=Path, default=None, metavar="FILE",
+                   help="authkey file (mode 600); default: $CRAWLER_AUTHKEY, else OUT/.crawler/authkey, generated if missing")
+    g.add_argument("--fresh", action="store_true",
+                   help="start over instead of resuming the crawl recorded in OUT/.crawler/")
+
+
+def _verbosity(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every page and download")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog="crawler", description="A distributed image crawler.",
+                                     epilog=EPILOG_MAIN, formatter_class=fmt)
+    parser.add_argument("--version", action="version", version=f"crawler {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    m = sub.add_parser("master", help="crawl pages and serve image tasks to workers", formatter_class=fmt,
+                       epilog="example:\n  crawler master seeds/example.txt --listen 0.0.0.0:50000 --out downloads")
+    m.add_argument("seeds", type=Path, help="seed file: one URL per line, # comments")
+    m.add_argument("--listen", default=f"{config.DEFAULT_LISTEN_HOST}:{config.DEFAULT_PORT}", metavar="HOST:PORT",
+                   help="address to serve the queues on (default: %(default)s; loopback only)")
+    _crawl_options(m)
+    _verbosity(m)
+
+    w = sub.add_parser("worker", help="download images handed out by a master", formatter_class=fmt,
+                       epilog="example:\n  CRAWLER_AUTHKEY=... crawler worker --connect master.lan:50000 --out downloads --threads 8")
+    w.add_argument("--connect", required=True, metavar="HOST:PORT", help="the master's address")
+    w.add_argument("--out", type=Path, default=Path(config.DEFAULT_OUT), help="downloads folder (default: %(default)s)")
+    w.add_argument("--threads", type=int, default=config.DEFAULT_THREADS, help="download threads (default: %(default)s)")
+    w.add_argument("--max-bytes", type=int, default=config.DEFAULT_MAX_BYTES, help="largest image stored (default: %(default)s)")
+    w.add_argument("--timeout", type=float, default=config.DEFAULT_TIMEOUT, help="connect/read timeout in seconds (default: %(default)s)")
+    w.add_argument("--user-agent", default=config.DEFAULT_USER_AGENT, metavar="UA", help="User-Agent header")
+    w.add_argument("--name", default=None, help="worker name in the manifest (default: HOST:PID)")
+    w.add_argument("--reconnect-timeout", type=float, default=60.0,
+                   help="give up after the master has been unreachable this long (default: %(default)s s)")
+    w.add_argument("--socket-timeout", type=float, default=30.0,
+                   help="a master that does not answer a call for this long counts as lost (default: %(default)s s)")
+    w.add_argument("--authkey-file", type=Path, default=None, metavar="FILE",
+                   help="authkey file (mode 600); default: $CRAWLER_AUTHKEY, else OUT/.crawler/authkey")
+    _verbosity(w)
+
+    r = sub.add_parser("run", help="master and N local workers in one command", formatter_class=fmt,
+                       epilog="example:\n  crawler run seeds/example.txt --workers 4 --out downloads")
+    r.add_argument("seeds", type=Path, help="seed file: one URL per line, # comments")
+    r.add_argument("--workers", type=int, default=2, help="local worker processes (default: %(default)s)")
+    r.add_argument("--threads", type=int, default=config.DEFAULT_THREADS, help="download threads per worker (default: %(default)s)")
+    r.add_argument("--listen", default=f"{config.DEFAULT_LISTEN_HOST}:0", metavar="HOST:PORT",
+                   help="address to serve the queues on, for more workers to join (default: loopback, a free port)")
+    _crawl_options(r)
+    _verbosity(r)
+
+    d = sub.add_parser("demo", help="crawl the bundled demo site, offline", formatter_class=fmt,
+                       epilog="example:\n  crawler demo --out /tmp/demo")
+    d.add_argument("--out", type=Path, default=Path(config.DEFAULT_OUT), help="downloads folder (default: %(default)s)")
+    d.add_argument("--workers", type=int, default=2, help="local worker processes (default: %(default)s)")
+    _verbosity(d)
+    return parser
+
+
+def setup_logging(args: argparse.Namespace) -> None:
+    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(message)s", datefmt="%H:%M:%S",
+                        stream=sys.stderr, force=True)
+    if not args.verbose:
+        logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+
+def read_seeds(path: Path) -> list[str]:
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"cannot read seed file {path}: {exc.strerror}") from None
+    seeds, problems = urls.parse_seeds(lines)
+    for problem in problems:
+        log.warning("%s %s (skipped)", path, problem)
+    if not seeds:
+        raise ConfigError(f"no usable seed URL in {path}")
+    return seeds
+
+
+def crawl_config(args: argparse.Namespace, seeds: list[str]) -> CrawlConfig:
+    return CrawlConfig(seeds=tuple(seeds), out=args.out, max_depth=args.max_depth, max_pages=args.max_pages,
+                       allow_domains=tuple(args.allow_domain), include=tuple(args.include),
+                       exclude=tuple(args.exclude), same_host_images=args.same_host_images,
+                       max_bytes=args.max_bytes, max_page_bytes=args.max_page_bytes, timeout=args.timeout,
+                       user_agent=args.user_agent, page_threads=args.page_threads,
+                       lease_seconds=args.lease_seconds, max_attempts=args.max_attempts)
+
+
+def _install_stop_handlers(stop, *, hard_exit_code: int) -> None:
+    """First Ctrl-C/SIGTERM: a clean stop; a second one: stop at once."""
+    state = {"count": 0}
+
+    def handler(signum, frame):
+        state["count"] += 1
+        if state["count"] == 1:
+            log.warning("%s: stopping cleanly (press Ctrl-C again to stop at once)", signal.Signals(signum).name)
+            stop()
+        else:
+            log.warning("stopping at once")
+            logging.shutdown()
+            os._exit(hard_exit_code)
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def run_master(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str, int], *,
+               on_ready=None, should_abort=None, fresh: bool = False) -> int:
+    from .master import Master
+
+    def announce(address):
+        host, port = address
+        if host in ("0.0.0.0", "::", ""):
+            log.warning("listening on all interfaces: the authkey is the only protection; "
+                        "prefer a private network or an SSH tunnel")
+        log.info("%s; workers: crawler worker --connect %s:%d --out DIR "
+                 "(with --authkey-file or $%s)", key_source, "HOST" if host in ("0.0.0.0", "::") else host,
+                 port, config.AUTHKEY_ENV)
+        if on_ready:
+            on_ready(address)
+
+    master = Master(cfg, key, listen, on_ready=announce, should_abort=should_abort, fresh=fresh)
+    _install_stop_handlers(master.request_stop, hard_exit_code=EXIT_INTERRUPTED)
+    summary = master.run()
+    if master.already_finished:
+        return EXIT_OK
+    for line in summary.lines():
+        log.info("%s", line)
+    log.info("manifest: %s", cfg.out / config.MANIFEST_NAME)
+    if summary.interrupted:
+        return EXIT_INTERRUPTED
+    return master.exit_code
+
+
+def cmd_master(args) -> int:
+    cfg = crawl_config(args, read_seeds(args.seeds))
+    key, source = authkey.master_key(cfg.out, args.authkey_file)
+    return run_master(cfg, key, source, parse_address(args.listen), fresh=args.fresh)
+
+
+def cmd_worker(args) -> int:
+    from .worker import Worker
+
+    address = parse_address(args.connect)
+    kwargs = {"name": args.name} if args.name else {}
+    cfg = WorkerConfig(address=address, out=args.out, threads=args.threads, max_bytes=args.max_bytes,
+                       timeout=args.timeout, user_agent=args.user_agent, **kwargs)
+    key = authkey.worker_key(cfg.out, args.authkey_file)
+    if args.socket_timeout <= 2 * MAX_WAIT:
+        raise ConfigError(f"--socket-timeout must be more than {2 * MAX_WAIT:g} s (the master holds a get up to {MAX_WAIT:g} s)")
+    # The manager's connection factory is process-wide (multiprocessing's own registry).
+    queues.ClientSettings.recv_timeout = args.socket_timeout
+    worker = Worker(cfg, key, reconnect_timeout=args.reconnect_timeout)
+    _install_stop_handlers(worker.request_stop, hard_exit_code=EXIT_INTERRUPTED)
+    code = worker.run()
+    s = worker.stats
+    if code == 0:
+        log.info("worker %s done: %d stored (%.1f MB), %d failed", cfg.name, s.ok, s.bytes / 1e6, s.failed)
+    return code
+
+
+def run_local(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str, int], *,
+              workers: int, threads: int, verbosity: list[str], fresh: bool = False) -> int:
+    """A master in this process and `workers` worker processes connected over loopback TCP."""
+    procs: list[subprocess.Popen] = []
+
+    def start_workers(address):
+        env = dict(os.environ, **{config.AUTHKEY_ENV: key.decode()})
+        host = "127.0.0.1" if address[0] in ("0.0.0.0", "") else "::1" if address[0] == "::" else address[0]
+        for _ in range(workers):
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "crawler", "worker", "--connect", f"[{host}]:{address[1]}" if ":" in host
+                 else f"{host}:{address[1]}", "--out", str(cfg.out), "--threads", str(threads),
+                 "--max-bytes", str(cfg.max_bytes), "--timeout", str(cfg.timeout),
+                 "--user-agent", cfg.user_agent, "--reconnect-timeout", "30", *verbosity], env=env))
+
+    def all_workers_gone() -> str | None:
+        if procs and all(p.poll() is not None for p in procs):
+            codes = ", ".join(str(p.returncode) for p in procs)
+            return f"all {len(procs)} local workers exited (exit codes {codes}) before the crawl finished"
+        return None
+
+    try:
+        code = run_master(cfg, key, key_source, listen, on_ready=start_workers, should_abort=all_workers_gone,
+                          fresh=fresh)
+    finally:
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                log.warning("worker %d did not exit; terminating it", p.pid)
+                p.terminate()
+                try:
+                    p.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+    return code
+
+
+def _verbosity_flags(args) -> list[str]:
+    return ["-q"] if args.quiet else ["-v"] if args.verbose else []
+
+
+def cmd_run(args) -> int:
+    if args.workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    cfg = crawl_config(args, read_seeds(args.seeds))
+    key, source = authkey.master_key(cfg.out, args.authkey_file)
+    return run_local(cfg, key, source, parse_address(args.listen), workers=args.workers, threads=args.threads,
+                     verbosity=_verbosity_flags(args), fresh=args.fresh)
+
+
+def cmd_demo(args) -> int:
+    from . import demo
+    return demo.run_demo(args.out, workers=args.workers, verbosity=_verbosity_flags(args))
+
+
+COMMANDS = {"master": cmd_master, "worker": cmd_worker, "run": cmd_run, "demo": cmd_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args)
+    from .errors import ConnectError
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return EXIT_USAGE
+    except AuthkeyError as exc:
+        log.error("%s", exc)
+        return EXIT_AUTHKEY
+    except ConnectError as exc:
+        log.error("%s", exc)
+        return EXIT_KEY_REFUSED
+    except CrawlerError as exc:
+        log.error("%s", exc)
+        return EXIT_FAILED
+    except OSError as exc:
+        if getattr(exc, "errno", None) == 98:  # EADDRINUSE
+            log.error("cannot listen: %s (another master running? pick another --listen port)", exc.strerror)
+            return EXIT_USAGE
+        raise

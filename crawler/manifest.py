@@ -1,0 +1,84 @@
+"""manifest.jsonl: one JSON line per image, the crawl's record of what happened."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+FIELDS = ("url", "page", "ok", "path", "bytes", "sha256", "content_type", "status", "error",
+          "worker", "elapsed")
+"""The documented fields, in order; `final_url`, `reason` and `attempts` follow them."""
+
+
+def record(task: dict, result: dict | None, *, attempts: int, error: str | None = None,
+           reason: str | None = None) -> dict[str, Any]:
+    """The manifest line for a task, from its result, or from a master-side failure."""
+    r = result or {}
+    rec = {
+        "url": task["url"],
+        "page": task.get("page"),
+        "ok": bool(r.get("ok", False)),
+        "path": r.get("path"),
+        "bytes": r.get("bytes", 0),
+        "sha256": r.get("sha256"),
+        "content_type": r.get("content_type"),
+        "status": r.get("status"),
+        "error": error if error is not None else r.get("error"),
+        "worker": r.get("worker"),
+        "elapsed": r.get("elapsed"),
+        "final_url": r.get("final_url"),
+        "reason": reason if reason is not None else r.get("reason"),
+        "attempts": attempts,
+    }
+    return rec
+
+
+class ManifestWriter:
+    """Appends lines; flushes at most every `flush_seconds` so writing costs little per image."""
+
+    def __init__(self, path: Path, flush_seconds: float = 0.5):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(path, "a", encoding="utf-8")
+        self._flush_seconds = flush_seconds
+        self._last_flush = time.monotonic()
+
+    def write(self, rec: dict) -> None:
+        self._file.write(json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n")
+        now = time.monotonic()
+        if now - self._last_flush >= self._flush_seconds:
+            self._file.flush()
+            self._last_flush = now
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def repair(path: Path) -> int:
+    """Cut a last line left incomplete by a killed master; return the bytes removed."""
+    if not path.exists():
+        return 0
+    with open(path, "rb+") as f:
+        data = f.read()
+        keep = data.rfind(b"\n") + 1
+        if keep == len(data):
+            return 0
+        f.truncate(keep)
+        return len(data) - keep
+
+
+def read(path: Path) -> Iterator[dict]:
+    """Every complete line of a manifest (a cut last line, from a killed master, is skipped)."""
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if not line.endswith("\n"):
+                break
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue

@@ -1,0 +1,406 @@
+"""The master: crawl pages, hand image URLs out as leased tasks, record every result.
+
+One loop owns all crawl state (frontier, outstanding tasks, counters); page fetching and
+parsing run in a small thread pool, and the manager's server threads only touch the
+TaskBoard and ResultInbox, which carry their own locks.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import extract, fetch, manifest, naming, urls
+from .state import Journal
+from .board import ResultInbox, TaskBoard
+from .config import MANIFEST_NAME, STATE_DIRNAME, CrawlConfig
+from .errors import FetchError
+from .messages import InvalidMessage, make_task, validate_result
+from .queues import Served, format_address, serve
+
+log = logging.getLogger(__name__)
+
+PROGRESS_SECONDS = 5.0
+JOURNAL_NAME = "state.sqlite"
+STOP_GRACE_SECONDS = 5.0
+"""After the crawl ends (or Ctrl-C), how long to wait for workers to collect the stop message."""
+
+
+@dataclass
+class PageOutcome:
+    url: str
+    depth: int
+    final_url: str | None = None
+    links: list[str] = field(default_factory=list)
+    images: list[extract.ImageRef] = field(default_factory=list)
+    error: str | None = None
+    reason: str | None = None
+    image_itself: bool = False  # the "page" turned out to be an image: download it as one
+
+
+@dataclass
+class Summary:
+    pages_ok: int = 0
+    pages_failed: Counter = field(default_factory=Counter)
+    images_ok: int = 0
+    images_failed: Counter = field(default_factory=Counter)
+    bytes: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    def lines(self) -> list[str]:
+        rate = self.images_ok / self.seconds if self.seconds > 0 else 0.0
+        failed = sum(self.images_failed.values())
+        out = [f"pages: {self.pages_ok} fetched, {sum(self.pages_failed.values())} failed"
+               + _reasons(self.pages_failed),
+               f"images: {self.images_ok} ok, {failed} failed" + _reasons(self.images_failed),
+               f"bytes: {self.bytes:,} ({self.bytes / 1e6:.1f} MB) in {self.seconds:.1f} s, "
+               f"{rate:.1f} images/s, {self.bytes / 1e6 / max(self.seconds, 1e-9):.1f} MB/s"]
+        return out
+
+
+def _reasons(counter: Counter) -> str:
+    if not counter:
+        return ""
+    return " (" + ", ".join(f"{reason} {n}" for reason, n in counter.most_common()) + ")"
+
+
+def process_page(session, url: str, depth: int, cfg: CrawlConfig) -> PageOutcome:
+    """Fetch one page and extract its links and images. Never raises."""
+    try:
+        page = fetch.fetch_page(session, url, max_bytes=cfg.max_page_bytes, timeout=cfg.timeout)
+    except FetchError as exc:
+        return PageOutcome(url, depth, final_url=exc.final_url, error=str(exc), reason=exc.reason)
+    except Exception as exc:  # a bug costs one page, not the crawl
+        log.exception("unexpected error fetching page %s", url)
+        return PageOutcome(url, depth, error=f"internal error: {exc}", reason="internal")
+    out = PageOutcome(url, depth, final_url=page.final_url)
+    if not page.is_html:
+        ctype = (page.content_type or "").split(";")[0].strip().lower()
+        out.image_itself = ctype.startswith("image/")
+        log.debug("not parsing %s: Content-Type %s", url, ctype or "missing")
+        return out
+    if page.truncated:
+        log.warning("page %s is larger than %d bytes; parsed the first part only", url, cfg.max_page_bytes)
+    body: str | bytes = page.body
+    if page.charset:
+        try:
+            body = page.body.decode(page.charset, errors="replace")
+        except LookupError:
+            pass  # unknown charset name: let the parser use the document's meta or guess
+    try:
+        found = extract.extract(body, page.final_url)
+    except Exception as exc:
+        log.exception("unexpected error parsing page %s", url)
+        return PageOutcome(url, depth, error=f"internal error: {exc}", reason="internal")
+    out.links, out.images = found.links, found.images
+    return out
+
+
+class Master:
+    def __init__(self, cfg: CrawlConfig, authkey: bytes, listen: tuple[str, int], *,
+                 on_ready: Callable[[tuple[str, int]], None] | None = None,
+                 should_abort: Callable[[], str | None] | None = None, fresh: bool = False):
+        self.cfg = cfg
+        self.authkey = authkey
+        self.listen = listen
+        self.on_ready = on_ready
+        self.should_abort = should_abort
+        self.fresh = fresh
+        self.already_finished = False
+        self.scope = urls.Scope(seed_hosts=frozenset(urls.host_of(s) for s in cfg.seeds),
+                                allow_domains=cfg.allow_domains, include=cfg.include, exclude=cfg.exclude)
+        self.board = TaskBoard(cfg.effective_lease_seconds)
+        self.inbox = ResultInbox()
+        self.summary = Summary()
+        self.served: Served | None = None
+        self._pages: deque[tuple[str, int]] = deque()
+        self._seen_pages: set[str] = set()
+        self._seen_images: set[str] = set()
+        self._outstanding: dict[int, dict] = {}   # task id -> task, until its result is recorded
+        self._done_ids: set[int] = set()
+        self._next_id = 1
+        self._page_results: deque[PageOutcome] = deque()
+        self._pages_in_flight = 0
+        self._stop = threading.Event()
+        self._local = threading.local()
+        self._manifest: manifest.ManifestWriter | None = None
+        self._journal: Journal | None = None
+        self._last_progress = 0.0
+        self._max_pages_warned = False
+        self.exit_code = 0
+
+    # -- public --------------------------------------------------------------------
+    def request_stop(self) -> None:
+        self._stop.set()
+        self.inbox.wake()
+
+    def run(self) -> Summary:
+        started = time.monotonic()
+        out = self.cfg.out
+        (out / STATE_DIRNAME).mkdir(parents=True, exist_ok=True)
+        manifest_path = out / MANIFEST_NAME
+        journal_path = out / STATE_DIRNAME / JOURNAL_NAME
+        if self.fresh:
+            _remove_journal(journal_path)
+        resuming = journal_path.exists()
+        if not resuming:
+            _set_aside_old_manifest(manifest_path)
+        self._journal = Journal(journal_path, before_commit=self._flush_manifest)
+        if self._journal.get_meta("finished") == "1":
+            self._count_manifest(manifest_path)
+            log.info("the crawl in %s already finished (%d images ok, %d failed); use --fresh to start over",
+                     out, self.summary.images_ok, sum(self.summary.images_failed.values()))
+            self.already_finished = True
+            self._journal.close()
+            return self.summary
+        if resuming and not self._journal.is_empty():
+            self._resume(manifest_path)
+        self._manifest = manifest.ManifestWriter(manifest_path)
+        self.served = serve(self.board, self.inbox, self.listen, self.authkey)
+        log.info("master listening on %s", format_address(self.served.address))
+        if self.on_ready:
+            self.on_ready(self.served.address)
+        for seed in self.cfg.seeds:
+            self._add_page(seed, 0)
+        pool = ThreadPoolExecutor(self.cfg.page_threads, thread_name_prefix="page")
+        completed = False
+        try:
+            completed = self._loop(pool)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+            self.board.finish()
+            if completed:
+                self._journal.set_meta("finished", "1")
+            self._journal.close()  # flushes the manifest first
+            self._let_workers_go()
+            self.served.stop()
+            self._manifest.close()
+            self.summary.seconds = time.monotonic() - started
+        return self.summary
+
+    def _resume(self, manifest_path: Path) -> None:
+        removed = manifest.repair(manifest_path)
+        if removed:
+            log.warning("cut an incomplete last line (%d bytes) from %s", removed, manifest_path)
+        done_urls = self._count_manifest(manifest_path)
+        snap = self._journal.snapshot(done_urls)
+        self._seen_pages = snap.pages_seen
+        self._pages.extend(snap.pages_queued)
+        self.summary.pages_ok = snap.pages_done
+        if snap.pages_failed:
+            self.summary.pages_failed["in an earlier run"] = snap.pages_failed
+        # A manifest line can reach the disk before the journal commit that added its task:
+        # the manifest decides, so such an image is never handed out again.
+        self._seen_images = snap.image_urls | done_urls
+        self._done_ids = snap.done_ids
+        self._next_id = snap.next_id
+        tasks = [make_task(task_id, url, page, attempt=attempt, max_bytes=self.cfg.max_bytes,
+                           timeout=self.cfg.timeout) for task_id, url, page, attempt in snap.open_tasks]
+        for task in tasks:
+            self._outstanding[task["id"]] = task
+        self.board.add_many(tasks)
+        log.info("resuming the crawl in %s: %d pages done, %d to fetch; %d images recorded, %d to download",
+                 self.cfg.out, snap.pages_done + snap.pages_failed, len(snap.pages_queued),
+                 len(snap.done_ids), len(tasks))
+
+    def _count_manifest(self, path: Path) -> set[str]:
+        """Fill the summary from an existing manifest; return the URLs it records."""
+        urls_done = set()
+        if not path.exists():
+            return urls_done
+        for rec in manifest.read(path):
+            urls_done.add(rec.get("url"))
+            if rec.get("ok"):
+                self.summary.images_ok += 1
+                self.summary.bytes += rec.get("bytes") or 0
+            else:
+                self.summary.images_failed[rec.get("reason") or "error"] += 1
+        return urls_done
+
+    def _flush_manifest(self) -> None:
+        if self._manifest is not None:
+            self._manifest.flush()
+
+    # -- the loop ------------------------------------------------------------------
+    def _loop(self, pool: ThreadPoolExecutor) -> bool:
+        """Run until done (True), or stopped or aborted (False)."""
+        while True:
+            while self._pages and self._pages_in_flight < 2 * self.cfg.page_threads:
+                url, depth = self._pages.popleft()
+                self._pages_in_flight += 1
+                pool.submit(self._page_job, url, depth)
+            while self._page_results:
+                self._on_page(self._page_results.popleft())
+            for item in self.inbox.drain(timeout=0.05):
+                self._on_result(item)
+            self._on_expired(self.board.take_expired())
+            self._journal.maybe_commit()
+            self._progress()
+            if self._stop.is_set():
+                self.summary.interrupted = True
+                self._drain_after_stop()
+                return False
+            abort = self.should_abort() if self.should_abort else None
+            if abort:
+                log.error("%s", abort)
+                self.exit_code = 1
+                return False
+            if not self._pages and not self._pages_in_flight and not self._page_results \
+                    and not self._outstanding:
+                return True
+
+    def _page_job(self, url: str, depth: int) -> None:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = fetch.new_session(self.cfg.user_agent)
+        outcome = process_page(session, url, depth, self.cfg)
+        self._page_results.append(outcome)
+        self.inbox.wake()
+
+    def _on_page(self, outcome: PageOutcome) -> None:
+        self._pages_in_flight -= 1
+        self._journal.page_finished(outcome.url, outcome.depth, ok=not outcome.error)
+        if outcome.error:
+            self.summary.pages_failed[outcome.reason or "error"] += 1
+            log.warning("page %s failed: %s", outcome.url, outcome.error)
+            return
+        self.summary.pages_ok += 1
+        if outcome.image_itself:
+            self._add_image(outcome.url, outcome.url)
+        for ref in outcome.images:
+            if self.scope.image_allowed(ref.url, same_host_only=self.cfg.same_host_images):
+                self._add_image(ref.url, outcome.url)
+        if outcome.depth < self.cfg.max_depth:
+            for link in outcome.links:
+                self._add_page(link, outcome.depth + 1)
+
+    def _add_page(self, url: str, depth: int) -> None:
+        if url in self._seen_pages or not self.scope.page_in_scope(url):
+            return
+        if len(self._seen_pages) >= self.cfg.max_pages:
+            if not self._max_pages_warned:
+                self._max_pages_warned = True
+                log.warning("reached --max-pages %d; not following more links", self.cfg.max_pages)
+            return
+        self._seen_pages.add(url)
+        self._pages.append((url, depth))
+        self._journal.page_queued(url, depth)
+
+    def _add_image(self, url: str, page: str) -> None:
+        if url in self._seen_images:
+            return
+        self._seen_images.add(url)
+        task = make_task(self._next_id, url, page, max_bytes=self.cfg.max_bytes, timeout=self.cfg.timeout)
+        self._next_id += 1
+        self._outstanding[task["id"]] = task
+        self._journal.task_added(task["id"], url, page)
+        self.board.add(task)
+
+    def _on_result(self, item) -> None:
+        try:
+            result = validate_result(item)
+        except InvalidMessage as exc:
+            log.warning("dropped an invalid result: %s", exc)
+            return
+        task_id = result["id"]
+        task = self._outstanding.get(task_id)
+        if task is None:
+            if task_id in self._done_ids:
+                log.debug("ignored a second result for task %d (%s)", task_id, result["url"])
+            else:
+                log.warning("dropped a result for unknown task id %r", task_id)
+            return
+        if result["url"] != task["url"]:
+            log.warning("dropped a result whose URL does not match task %d", task_id)
+            return
+        if result["ok"]:
+            try:
+                naming.safe_join(self.cfg.out, result["path"])
+            except ValueError:
+                log.warning("dropped a result with an unsafe path %r", result["path"][:200])
+                return
+        self.board.ack(task_id)
+        self._record(task, result)
+
+    def _on_expired(self, expired: list[tuple[dict, str]]) -> None:
+        for task, worker in expired:
+            if task["id"] not in self._outstanding:
+                continue
+            if task["attempt"] >= self.cfg.max_attempts:
+                error = (f"no result after {task['attempt']} lease(s) of {self.cfg.effective_lease_seconds:.0f} s "
+                         f"(last worker {worker})")
+                log.warning("task %d %s failed: %s", task["id"], task["url"], error)
+                self._record(task, None, error=error, reason="lease-expired")
+                continue
+            again = dict(task, attempt=task["attempt"] + 1)
+            self._outstanding[task["id"]] = again
+            self._journal.task_attempt(task["id"], again["attempt"])
+            log.info("lease of task %d expired at worker %s; handing it out again (attempt %d)",
+                     task["id"], worker, again["attempt"])
+            self.board.add(again)
+
+    def _record(self, task: dict, result: dict | None, *, error: str | None = None,
+                reason: str | None = None) -> None:
+        rec = manifest.record(task, result, attempts=task["attempt"], error=error, reason=reason)
+        self._manifest.write(rec)
+        del self._outstanding[task["id"]]
+        self._done_ids.add(task["id"])
+        self._journal.task_done(task["id"])
+        if rec["ok"]:
+            self.summary.images_ok += 1
+            self.summary.bytes += rec["bytes"] or 0
+        else:
+            self.summary.images_failed[rec["reason"] or "error"] += 1
+
+    def _drain_after_stop(self) -> None:
+        log.warning("stopping: no more tasks handed out; waiting up to %.0f s for results in flight",
+                    STOP_GRACE_SECONDS)
+        self.board.finish()
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        while time.monotonic() < deadline and self.board.counts()[1]:
+            for item in self.inbox.drain(timeout=0.1):
+                self._on_result(item)
+        for item in self.inbox.drain():
+            self._on_result(item)
+
+    def _let_workers_go(self) -> None:
+        """Give connected workers a moment to collect the stop message, so they exit by themselves."""
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        while time.monotonic() < deadline:
+            # live workers poll about every 0.25 s once they are idle; a killed one is not waited for
+            seen = {w for w, age in self.board.status()["workers"].items() if age < 1.0 and w != "anonymous"}
+            if seen <= self.board.workers_told_to_stop():
+                return
+            time.sleep(0.05)
+
+    def _progress(self) -> None:
+        now = time.monotonic()
+        if now - self._last_progress < PROGRESS_SECONDS:
+            return
+        self._last_progress = now
+        pending, leased = self.board.counts()
+        workers = sum(1 for age in self.board.status()["workers"].values() if age < 15)
+        s = self.summary
+        log.info("pages %d done, %d queued | images %d ok, %d failed, %d queued, %d leased | %.1f MB | workers %d",
+                 s.pages_ok + sum(s.pages_failed.values()), len(self._pages) + self._pages_in_flight,
+                 s.images_ok, sum(s.images_failed.values()), pending, leased, s.bytes / 1e6, workers)
+
+
+def _set_aside_old_manifest(path: Path) -> None:
+    """A new crawl starts a new manifest; an old one is kept under a dated name."""
+    if path.exists() and path.stat().st_size > 0:
+        old = path.with_name(f"manifest.{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
+        path.rename(old)
+        log.info("kept the previous manifest as %s", old.name)
+
+
+def _remove_journal(path: Path) -> None:
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        p.unlink(missing_ok=True)

@@ -1,0 +1,174 @@
+"""Atomic writes under the downloads root.
+
+A download is streamed into `<name>.<random>.crawler-part` in its target folder and renamed
+into place only when complete, so no reader ever sees half a file. Folders are walked with
+directory file descriptors and O_NOFOLLOW, so a symlink planted inside the downloads root
+(or a URL-derived name) can never make a write land outside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from .errors import CrawlerError
+from .naming import TEMP_SUFFIX, is_temp_name, safe_join
+
+log = logging.getLogger(__name__)
+
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+_HAVE_DIR_FD = os.open in os.supports_dir_fd and os.mkdir in os.supports_dir_fd and os.rename in os.supports_dir_fd
+
+
+class StorageError(CrawlerError):
+    """A file cannot be stored where it belongs (a symlink in the way, a bad path, a full disk)."""
+
+    reason = "storage"
+
+
+class AtomicFile:
+    """A temporary file in its final folder; `commit()` renames it into place, `abort()` removes it."""
+
+    def __init__(self, root: Path, rel: str):
+        safe_join(root, rel)  # raises ValueError on anything that could leave the root
+        self.rel = rel
+        parts = rel.split("/")
+        self._name = parts[-1]
+        # the pid lets a worker starting on the same folder tell a live neighbour's file from a leftover
+        self._tmp = f"{self._name}.{os.getpid()}-{secrets.token_hex(4)}{TEMP_SUFFIX}"
+        self._dir_fd = -1
+        self._dir_path = Path(root, *parts[:-1])
+        self.size = 0
+        self.sha256 = hashlib.sha256()
+        try:
+            if _HAVE_DIR_FD:
+                self._dir_fd = _open_dirs(Path(root), parts[:-1])
+                fd = os.open(self._tmp, _FILE_FLAGS, 0o644, dir_fd=self._dir_fd)
+            else:  # pragma: no cover - Windows has no dir_fd; fall back to checked paths
+                _make_dirs_checked(Path(root), parts[:-1])
+                fd = os.open(self._dir_path / self._tmp, _FILE_FLAGS, 0o644)
+        except OSError as exc:
+            self._close_dir()
+            raise StorageError(f"cannot create {rel}: {exc.strerror or exc}") from exc
+        self._file = os.fdopen(fd, "wb")
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+        self.sha256.update(data)
+        self.size += len(data)
+
+    def commit(self) -> None:
+        try:
+            self._file.close()
+            if self._dir_fd >= 0:
+                os.rename(self._tmp, self._name, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
+            else:  # pragma: no cover
+                os.replace(self._dir_path / self._tmp, self._dir_path / self._name)
+        except OSError as exc:
+            self.abort()
+            raise StorageError(f"cannot store {self.rel}: {exc.strerror or exc}") from exc
+        finally:
+            self._close_dir()
+
+    def abort(self) -> None:
+        try:
+            self._file.close()
+        except OSError:
+            pass
+        try:
+            if self._dir_fd >= 0:
+                os.unlink(self._tmp, dir_fd=self._dir_fd)
+            else:  # pragma: no cover
+                os.unlink(self._dir_path / self._tmp)
+        except OSError:
+            pass
+        self._close_dir()
+
+    def _close_dir(self) -> None:
+        if self._dir_fd >= 0:
+            os.close(self._dir_fd)
+            self._dir_fd = -1
+
+    def __enter__(self) -> "AtomicFile":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+def _open_dirs(root: Path, parts: list[str]) -> int:
+    """Open root/parts... creating folders, refusing to follow a symlink at any step."""
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        for part in parts:
+            try:
+                os.mkdir(part, 0o755, dir_fd=fd)
+            except FileExistsError:
+                pass
+            try:
+                next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                raise StorageError(f"{part!r} in the downloads folder is not a plain folder "
+                                   f"(a symlink or a file is in the way): {exc.strerror}") from exc
+            os.close(fd)
+            fd = next_fd
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _make_dirs_checked(root: Path, parts: list[str]) -> None:  # pragma: no cover - Windows
+    path = root
+    path.mkdir(parents=True, exist_ok=True)
+    for part in parts:
+        path = path / part
+        if path.is_symlink():
+            raise StorageError(f"{path} is a symlink; not following it")
+        path.mkdir(exist_ok=True)
+
+
+def _owner_alive(name: str) -> bool:
+    """Is the process that writes this temporary file still running (on this host)?"""
+    try:
+        pid = int(name[: -len(TEMP_SUFFIX)].rsplit(".", 1)[1].split("-", 1)[0])
+    except (IndexError, ValueError):
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_partials(root: Path) -> int:
+    """Delete temporary files that killed workers left under root; return how many.
+
+    Files of live processes (another worker sharing this folder) are left alone.
+    """
+    removed = 0
+    if not root.is_dir():
+        return 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        # never descend into the master's state folder or through symlinks
+        dirnames[:] = [d for d in dirnames if d != ".crawler" and not os.path.islink(os.path.join(dirpath, d))]
+        for name in filenames:
+            if is_temp_name(name) and not _owner_alive(name):
+                try:
+                    os.unlink(os.path.join(dirpath, name))
+                    removed += 1
+                except OSError as exc:
+                    log.warning("cannot remove partial file %s: %s", os.path.join(dirpath, name), exc)
+    return removed

@@ -1,0 +1,268 @@
+"""The downloader worker: lease tasks in batches, download with threads, report results.
+
+One link thread talks to the master (all proxy calls happen there, so signals in the main
+thread can never split a call from its reply); `threads` download threads take tasks from a
+local queue and put results in an outbox that the link thread delivers in batches. Results
+not yet delivered survive a lost master and go out after reconnecting.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import fetch, imagetype, naming, storage
+from .config import EXIT_KEY_REFUSED, EXIT_UNREACHABLE, WorkerConfig
+from .errors import ConnectError, CrawlerError, FetchError, NotAnImageError
+from .messages import InvalidMessage, is_stop, make_result, validate_task
+from .queues import ForbiddenPickle, MasterLink, format_address
+
+log = logging.getLogger(__name__)
+
+RESULT_BATCH = 200
+HEARTBEAT_SECONDS = 5.0
+IDLE_WAIT = 0.25
+
+
+@dataclass
+class WorkerStats:
+    ok: int = 0
+    failed: int = 0
+    bytes: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+def download(task: dict, cfg: WorkerConfig, session) -> dict:
+    """Download one task's image under cfg.out and return its result record. Never raises."""
+    start = time.perf_counter()
+    max_bytes = min(task["max_bytes"], cfg.max_bytes)
+    timeout = min(float(task["timeout"]), cfg.timeout)
+    try:
+        with fetch.open_body(session, task["url"], max_bytes=max_bytes, timeout=timeout,
+                             accept="image/*,*/*;q=0.8") as body:
+            kind, why = imagetype.is_image(body.head, body.content_type)
+            if kind is None:
+                raise NotAnImageError(why or "not an image", status=body.status, final_url=body.final_url)
+            rel = naming.relative_path(task["url"], kind)
+            out = storage.AtomicFile(cfg.out, rel)
+            try:
+                out.write(body.head)
+                for chunk in body.rest():
+                    out.write(chunk)
+            except BaseException:
+                out.abort()
+                raise
+            out.commit()
+            return make_result(task, ok=True, worker=cfg.name, elapsed=time.perf_counter() - start,
+                               final_url=body.final_url, path=rel, nbytes=out.size,
+                               sha256=out.sha256.hexdigest(), content_type=body.content_type,
+                               status=body.status)
+    except FetchError as exc:
+        return make_result(task, ok=False, worker=cfg.name, elapsed=time.perf_counter() - start,
+                           final_url=exc.final_url, status=exc.status, error=str(exc), reason=exc.reason)
+    except (CrawlerError, ValueError) as exc:
+        return make_result(task, ok=False, worker=cfg.name, elapsed=time.perf_counter() - start,
+                           error=str(exc), reason=getattr(exc, "reason", "storage"))
+    except Exception as exc:  # a bug must cost one image, not the worker
+        log.exception("unexpected error downloading %s", task["url"])
+        return make_result(task, ok=False, worker=cfg.name, elapsed=time.perf_counter() - start,
+                           error=f"internal error: {type(exc).__name__}: {exc}", reason="internal")
+
+
+class Worker:
+    def __init__(self, cfg: WorkerConfig, authkey: bytes, *, reconnect_timeout: float = 60.0,
+                 link: MasterLink | None = None):
+        self.cfg = cfg
+        self.reconnect_timeout = reconnect_timeout
+        self.link = link or MasterLink(cfg.address, authkey)
+        self.stats = WorkerStats()
+        self._local: queue.Queue[dict | None] = queue.Queue()
+        self._outbox: list[dict] = []
+        self._outbox_lock = threading.Lock()
+        self._activity = threading.Event()
+        self._inflight = 0
+        self._stopping = threading.Event()   # SIGTERM: take no more tasks
+        self._finished = False               # the master said the crawl is over
+        self.exit_code = 0
+        self.error: str | None = None
+
+    # -- public --------------------------------------------------------------------
+    def run(self) -> int:
+        removed = storage.remove_partials(self.cfg.out)
+        if removed:
+            log.info("removed %d partial file(s) a previous worker left in %s", removed, self.cfg.out)
+        threads = [threading.Thread(target=self._download_loop, name=f"download-{i}", daemon=True)
+                   for i in range(self.cfg.threads)]
+        for t in threads:
+            t.start()
+        link_thread = threading.Thread(target=self._link_loop, name="master-link", daemon=True)
+        link_thread.start()
+        while link_thread.is_alive():
+            link_thread.join(0.2)  # the main thread stays free for signals
+        for _ in threads:
+            self._local.put(None)
+        for t in threads:
+            t.join(self.cfg.timeout * 3 + 5)
+        return self.exit_code
+
+    def request_stop(self) -> None:
+        """Finish what is in flight, give back what was not started, deliver results, exit."""
+        self._stopping.set()
+        self._activity.set()
+
+    # -- download threads ----------------------------------------------------------
+    def _download_loop(self) -> None:
+        session = fetch.new_session(self.cfg.user_agent)
+        while True:
+            task = self._local.get()
+            if task is None:
+                return
+            with self._outbox_lock:
+                self._inflight += 1
+            result = download(task, self.cfg, session)
+            self._count(result)
+            with self._outbox_lock:
+                self._outbox.append(result)
+                self._inflight -= 1
+            self._activity.set()
+
+    def _count(self, result: dict) -> None:
+        with self._outbox_lock:
+            if result["ok"]:
+                self.stats.ok += 1
+                self.stats.bytes += result["bytes"]
+                log.debug("stored %s -> %s (%d bytes)", result["url"], result["path"], result["bytes"])
+            else:
+                self.stats.failed += 1
+                self.stats.reasons[result["reason"]] = self.stats.reasons.get(result["reason"], 0) + 1
+                log.debug("failed %s: %s", result["url"], result["error"])
+
+    # -- link thread ---------------------------------------------------------------
+    def _link_loop(self) -> None:
+        connected = False
+        lost_since: float | None = None
+        backoff = 0.2
+        last_call = 0.0
+        first = True
+        while True:
+            if not connected:
+                try:
+                    self.link.connect()
+                except ConnectError as exc:
+                    self._fail(EXIT_KEY_REFUSED, str(exc))
+                    return
+                except (OSError, EOFError) as exc:
+                    now = time.monotonic()
+                    lost_since = lost_since or now
+                    if now - lost_since > self.reconnect_timeout:
+                        verb = "reach" if first else "reconnect to"
+                        self._fail(EXIT_UNREACHABLE, f"could not {verb} the master at {format_address(self.cfg.address)} "
+                                      f"for {self.reconnect_timeout:.0f} s ({_why(exc)}); giving up")
+                        return
+                    if backoff == 0.2:
+                        log.warning("master at %s unreachable (%s); retrying for up to %.0f s",
+                                    format_address(self.cfg.address), _why(exc), self.reconnect_timeout)
+                    self._sleep(backoff * random.uniform(0.8, 1.2))
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                connected, backoff = True, 0.2
+                log.info("%s to master at %s as %s, %d threads", "connected" if first else "reconnected",
+                         format_address(self.cfg.address), self.cfg.name, self.cfg.threads)
+                first, lost_since = False, None
+            try:
+                if self._exchange(last_call):
+                    return
+                last_call = time.monotonic()
+            except (OSError, EOFError) as exc:
+                self.link.reset()
+                connected = False
+                if self._finished:
+                    return  # the master told us to stop and has gone: a normal end
+                log.warning("lost the master (%s); %d result(s) kept for delivery", _why(exc), len(self._outbox))
+                lost_since = time.monotonic()
+            except ForbiddenPickle as exc:
+                log.error("dropped a message from the master: %s", exc)
+            except Exception as exc:  # a RemoteError or a reply out of step: start the link afresh
+                log.error("unexpected answer from the master (%s); reconnecting", _why(exc))
+                self.link.reset()
+                connected = False
+                lost_since = time.monotonic()
+
+    def _exchange(self, last_call: float) -> bool:
+        """One round: deliver results, lease tasks. True when the worker is done."""
+        with self._outbox_lock:
+            batch = self._outbox[:RESULT_BATCH]
+        if batch:
+            if self.link.results.put_many(batch):
+                with self._outbox_lock:
+                    del self._outbox[:len(batch)]
+        with self._outbox_lock:
+            busy = self._inflight + self._local.qsize()
+            backlog = len(self._outbox)
+        if self._finished or self._stopping.is_set():
+            if self._stopping.is_set() and not self._finished:
+                self._give_back()
+            if busy == 0 and backlog == 0:
+                return True
+            self._wait_activity()
+            return False
+        want = 2 * self.cfg.threads - busy
+        if want > 0:
+            items = self.link.tasks.get_many(self.cfg.name, want, 0 if backlog else IDLE_WAIT)
+            self._accept(items)
+        elif not backlog:
+            self._wait_activity()
+            if time.monotonic() - last_call > HEARTBEAT_SECONDS:
+                self._finished = bool(self.link.tasks.heartbeat(self.cfg.name)) or self._finished
+        return False
+
+    def _accept(self, items: Any) -> None:
+        if not isinstance(items, list):
+            log.warning("dropped a reply from the master that is not a list")
+            return
+        for item in items:
+            if is_stop(item):
+                self._finished = True
+                continue
+            try:
+                self._local.put(validate_task(item))
+            except InvalidMessage as exc:
+                log.warning("dropped an invalid task: %s", exc)
+
+    def _give_back(self) -> None:
+        """Hand tasks not yet started back to the master, so nobody waits for their lease."""
+        ids = []
+        while True:
+            try:
+                task = self._local.get_nowait()
+            except queue.Empty:
+                break
+            if task is None:  # a download thread's exit sentinel: leave it
+                self._local.put(None)
+                break
+            ids.append(task["id"])
+        if ids:
+            n = self.link.tasks.release(self.cfg.name, ids)
+            log.info("gave back %d task(s) not started", n)
+
+    def _wait_activity(self) -> None:
+        self._activity.wait(IDLE_WAIT)
+        self._activity.clear()
+
+    def _sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def _fail(self, code: int, message: str) -> None:
+        self.exit_code, self.error = code, message
+        log.error("%s", message)
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,129 @@
+"""Helpers for tests that start real crawler processes and servers."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from crawler import manifest
+
+ENV_BASE = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
+
+
+class Procs:
+    """Starts crawler subprocesses in their own sessions and reaps them all at teardown."""
+
+    def __init__(self):
+        self.started: list[subprocess.Popen] = []
+
+    def start(self, *args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.Popen:
+        p = subprocess.Popen([sys.executable, "-m", "crawler", *args], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, env={**ENV_BASE, **(env or {})}, cwd=cwd,
+                             start_new_session=True)
+        self.started.append(p)
+        return p
+
+    def cleanup(self) -> None:
+        for p in self.started:
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            p.wait()
+            if p.stdout:
+                p.stdout.close()
+
+
+def output(p: subprocess.Popen, timeout: float) -> str:
+    out, _ = p.communicate(timeout=timeout)
+    return out.decode(errors="replace")
+
+
+def records(out: Path) -> list[dict]:
+    return list(manifest.read(out / "manifest.jsonl"))
+
+
+def check_complete(out: Path, site_root: Path, truth: dict, base_url: str) -> list[dict]:
+    """Every truth image is in the manifest exactly once as ok, byte-identical; no partial file."""
+    from urllib.parse import quote
+    recs = records(out)
+    by_url: dict[str, list[dict]] = {}
+    for rec in recs:
+        by_url.setdefault(rec["url"], []).append(rec)
+    for rel, sha in truth["images"].items():
+        url = base_url + quote(rel, safe="/-._~")
+        got = by_url.get(url, [])
+        assert len(got) == 1, f"{url}: {len(got)} manifest lines"
+        rec = got[0]
+        assert rec["ok"], f"{url}: {rec['error']}"
+        assert hashlib.sha256((out / rec["path"]).read_bytes()).hexdigest() == sha, url
+    assert len(by_url) == len(recs), "a URL appears twice in the manifest"
+    partials = [p for p in out.rglob("*") if p.name.endswith(".crawler-part")]
+    assert not partials, partials
+    return recs
+
+
+def pids_alive(recs: list[dict]) -> list[int]:
+    alive = []
+    for pid in {int(r["worker"].rsplit(":", 1)[1]) for r in recs if r.get("worker")}:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        # a zombie or a recycled pid that is not ours does not count
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"crawler" in cmd:
+            alive.append(pid)
+    return alive
+
+
+def serve_slow(root: Path, delay: float):
+    """Serve root on 127.0.0.1:0 with `delay` seconds per request, as a remote site would be."""
+    import threading
+    import time
+    from functools import partial
+
+    from crawler.demo import QuietHandler, StaticServer
+
+    class Slow(QuietHandler):
+        def do_GET(self):
+            time.sleep(delay)
+            super().do_GET()
+
+    server = StaticServer(("127.0.0.1", 0), partial(Slow, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+def free_port() -> int:
+    """A port the OS picks, for a master that must come back on the same address."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def manifest_lines(out: Path) -> int:
+    try:
+        return (out / "manifest.jsonl").read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0

@@ -1,0 +1,149 @@
+"""End to end: a generated site on a real local HTTP server, real master and worker processes."""
+
+import json
+import os
+import time
+from urllib.parse import quote
+
+import pytest
+
+from crawler.demo import serve_directory
+from crawler.sitegen import SiteSpec, generate_site
+
+from .procs import Procs, check_complete, output, pids_alive, records
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    root = tmp_path_factory.mktemp("site")
+    truth = generate_site(root, SiteSpec(pages=15, images=40, depth=3, max_image_bytes=20_000, seed=7))
+    server, base_url = serve_directory(root)
+    yield root, truth, base_url
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def procs():
+    p = Procs()
+    yield p
+    p.cleanup()
+
+
+def seed_file(tmp_path, *lines):
+    f = tmp_path / "seeds.txt"
+    f.write_text("\n".join(lines) + "\n")
+    return f
+
+
+def check_failures(recs, truth, base_url):
+    by_url = {r["url"]: r for r in recs}
+    for rel in truth["broken"]:
+        rec = by_url[base_url + quote(rel, safe="/-._~")]
+        assert not rec["ok"] and rec["status"] == 404 and rec["reason"] == "http-status"
+    for rel in truth["not_images"]:
+        rec = by_url[base_url + quote(rel, safe="/-._~")]
+        assert not rec["ok"] and rec["reason"] == "not-an-image"
+
+
+def test_run_with_two_workers_stores_every_image_and_records_every_failure(site, tmp_path, procs):
+    root, truth, base_url = site
+    out = tmp_path / "out"
+    seeds = seed_file(tmp_path, "# the site", "", base_url + truth["start"])
+    p = procs.start("run", str(seeds), "--workers", "2", "--out", str(out))
+    log = output(p, 90)
+    assert p.returncode == 0, log
+    recs = check_complete(out, root, truth, base_url)
+    check_failures(recs, truth, base_url)
+    assert len({r["worker"] for r in recs if r["ok"]}) == 2, "both workers should have done work"
+    assert "images:" in log and f"{len(truth['images'])} ok" in log
+    assert pids_alive(recs) == []
+
+
+def test_master_and_separate_workers_finish_and_all_exit_by_themselves(site, tmp_path, procs):
+    root, truth, base_url = site
+    out = tmp_path / "out"
+    seeds = seed_file(tmp_path, base_url + truth["start"])
+    master = procs.start("master", str(seeds), "--listen", "127.0.0.1:0", "--out", str(out))
+    # the master prints its address: read lines until the port shows up
+    port = None
+    lines = []
+    deadline = time.monotonic() + 20
+    while port is None and time.monotonic() < deadline:
+        line = master.stdout.readline().decode()
+        lines.append(line)
+        if "master listening on" in line:
+            port = int(line.rsplit(":", 1)[1])
+    assert port, "".join(lines)
+    key = (out / ".crawler" / "authkey").read_text().strip()
+    assert key not in "".join(lines)
+    w_out = tmp_path / "w"
+    workers = [procs.start("worker", "--connect", f"127.0.0.1:{port}", "--out", str(w_out),
+                           "--threads", "4", "--name", f"w{i}", env={"CRAWLER_AUTHKEY": key}) for i in (1, 2)]
+    rest = output(master, 90)
+    assert master.returncode == 0, "".join(lines) + rest
+    for w in workers:
+        log = output(w, 20)
+        assert w.returncode == 0, log
+        assert "connected to master" in log
+    # images are under the workers' --out; the manifest is under the master's
+    recs = records(out)
+    assert {r["worker"] for r in recs if r["ok"]} <= {"w1", "w2"}
+    for rec in recs:
+        if rec["ok"]:
+            assert (w_out / rec["path"]).is_file()
+    assert sum(r["ok"] for r in recs) == len(truth["images"])
+
+
+def test_bad_seed_lines_are_reported_with_line_numbers_and_skipped(site, tmp_path, procs):
+    root, truth, base_url = site
+    out = tmp_path / "out"
+    seeds = seed_file(tmp_path, "ftp://example.com/x", "not a url", base_url + truth["start"])
+    p = procs.start("run", str(seeds), "--workers", "1", "--out", str(out), "--max-depth", "0")
+    log = output(p, 60)
+    assert p.returncode == 0, log
+    assert "line 1" in log and "line 2" in log
+
+
+def test_seed_file_without_a_usable_url_is_an_error(tmp_path, procs):
+    seeds = seed_file(tmp_path, "# nothing", "mailto:a@b")
+    p = procs.start("master", str(seeds), "--out", str(tmp_path / "out"))
+    log = output(p, 20)
+    assert p.returncode == 2 and "no usable seed URL" in log and "Traceback" not in log
+
+
+def test_worker_with_a_wrong_key_says_so_in_one_line(site, tmp_path, procs):
+    root, truth, base_url = site
+    out = tmp_path / "out"
+    seeds = seed_file(tmp_path, base_url + truth["start"])
+    master = procs.start("master", str(seeds), "--listen", "127.0.0.1:0", "--out", str(out))
+    line = ""
+    while "master listening on" not in line:
+        line = master.stdout.readline().decode()
+        assert line, "master exited early"
+    port = line.rsplit(":", 1)[1].strip()
+    w = procs.start("worker", "--connect", f"127.0.0.1:{port}", "--out", str(tmp_path / "w"),
+                    env={"CRAWLER_AUTHKEY": "x" * 32})
+    log = output(w, 20)
+    assert w.returncode == 5 and "refused our authkey" in log and "Traceback" not in log
+
+
+def test_worker_gives_up_on_an_unreachable_master_with_one_line(tmp_path, procs):
+    import socket
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    w = procs.start("worker", "--connect", f"127.0.0.1:{port}", "--out", str(tmp_path / "w"),
+                    "--reconnect-timeout", "1", env={"CRAWLER_AUTHKEY": "x" * 32})
+    log = output(w, 20)
+    assert w.returncode == 4 and "could not reach the master" in log and "Traceback" not in log
+
+
+def test_demo_crawls_the_bundled_site_offline(tmp_path, procs):
+    p = procs.start("demo", "--out", str(tmp_path / "demo"))
+    log = output(p, 90)
+    assert p.returncode == 0, log
+    truth = json.loads(open(os.path.join(os.path.dirname(__file__), "..", "seeds", "demo", "truth.json")).read())
+    assert f"demo: {len(truth['images'])} of {len(truth['images'])} reachable images stored byte-identical" in log
