@@ -49,9 +49,12 @@ class TaskBoard:
         self.dropped = 0
 
     # -- master side ---------------------------------------------------------------
-    def add(self, task: dict) -> None:
+    def add(self, task: dict, *, front: bool = False) -> None:
+        """Queue a task; `front` for a retry, which has waited longest already."""
         with self._lock:
             self._pending[task["id"]] = task
+            if front:
+                self._pending.move_to_end(task["id"], last=False)
             self._ready.notify()
 
     def add_many(self, tasks: list[dict]) -> None:

@@ -160,7 +160,7 @@ class Master:
             self.already_finished = True
             self._journal.close()
             return self.summary
-        if resuming and not self._journal.is_empty():
+        if resuming:  # even an empty journal: the manifest may already hold results
             self._resume(manifest_path)
         self._manifest = manifest.ManifestWriter(manifest_path)
         self.served = serve(self.board, self.inbox, self.listen, self.authkey)
@@ -313,7 +313,8 @@ class Master:
         task = self._outstanding.get(task_id)
         if task is None:
             if task_id in self._done_ids:
-                log.debug("ignored a second result for task %d (%s)", task_id, result["url"])
+                log.info("ignored a late second result for task %d from %s (already recorded)",
+                         task_id, result["worker"])
             else:
                 log.warning("dropped a result for unknown task id %r", task_id)
             return
@@ -344,7 +345,7 @@ class Master:
             self._journal.task_attempt(task["id"], again["attempt"])
             log.info("lease of task %d expired at worker %s; handing it out again (attempt %d)",
                      task["id"], worker, again["attempt"])
-            self.board.add(again)
+            self.board.add(again, front=True)
 
     def _record(self, task: dict, result: dict | None, *, error: str | None = None,
                 reason: str | None = None) -> None:

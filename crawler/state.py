@@ -64,9 +64,6 @@ class Journal:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
-    def is_empty(self) -> bool:
-        return self._db.execute("SELECT 1 FROM pages LIMIT 1").fetchone() is None
-
     def snapshot(self, done_urls: set[str]) -> Snapshot:
         """Load the state; tasks whose URL is in done_urls (the manifest) count as done."""
         snap = Snapshot()

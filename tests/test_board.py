@@ -101,3 +101,10 @@ def test_inbox_drains_everything_and_wraps_a_non_list():
     inbox.put_many("not a list")
     assert inbox.drain() == [1, 2, "not a list"]
     assert inbox.drain(timeout=0.01) == []
+
+
+def test_a_retried_task_goes_to_the_front():
+    board = TaskBoard(10)
+    board.add_many([task(1), task(2)])
+    board.add(task(3), front=True)
+    assert [t["id"] for t in board.get_many("w", 3)] == [3, 1, 2]

@@ -23,7 +23,7 @@ KEY = {"CRAWLER_AUTHKEY": "fault-test-key-0123456789abcdef"}
 @pytest.fixture(scope="module")
 def slow_site(tmp_path_factory):
     root = tmp_path_factory.mktemp("slowsite")
-    truth = generate_site(root, SiteSpec(pages=8, images=60, depth=2, max_image_bytes=8_000, seed=3))
+    truth = generate_site(root, SiteSpec(pages=8, images=100, depth=2, max_image_bytes=8_000, seed=3))
     server, base_url = serve_slow(root, delay=0.15)
     yield root, truth, base_url
     server.shutdown()
@@ -105,11 +105,14 @@ def test_a_frozen_worker_has_its_task_re_leased_and_its_late_result_recorded_onc
     out = tmp_path / "out"
     mid_crawl(out, len(truth["images"]))
     os.killpg(w1.pid, signal.SIGSTOP)
-    time.sleep(5)  # longer than the 3 s lease
+    time.sleep(4)  # longer than the 3 s lease
+    assert master.poll() is None and manifest_lines(out) < len(truth["images"]), \
+        "the crawl ended while w1 was frozen: its late results were never tested"
     os.killpg(w1.pid, signal.SIGCONT)
     log = output(master, 120)
     assert master.returncode == 0, log
     assert "expired at worker w1" in log
+    assert "ignored a late second result" in log, log
     for w in (w1, w2):
         output(w, 30)
         assert w.returncode == 0

@@ -1,0 +1,130 @@
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from crawler.extract import extract, looks_like_image_url, parse_srcset
+
+BASE = "http://site.example/dir/page.html"
+
+
+def images(html, base=BASE):
+    return [(i.url, i.source) for i in extract(html, base).images]
+
+
+@pytest.mark.parametrize("html, expected", [
+    ('<img src="a.jpg">', [("http://site.example/dir/a.jpg", "img")]),
+    ('<img srcset="a.jpg 1x, b.jpg 2x">', [("http://site.example/dir/a.jpg", "srcset"),
+                                           ("http://site.example/dir/b.jpg", "srcset")]),
+    ('<picture><source srcset="p1.webp 480w, p2.webp 960w"><img src="p.jpg"></picture>',
+     [("http://site.example/dir/p1.webp", "picture"), ("http://site.example/dir/p2.webp", "picture"),
+      ("http://site.example/dir/p.jpg", "img")]),
+    ('<video><source src="v.mp4"></video>', []),
+    ('<img src="ph.gif" data-src="real.jpg">', [("http://site.example/dir/ph.gif", "img"),
+                                                ("http://site.example/dir/real.jpg", "data-src")]),
+    ('<img data-srcset="l1.jpg 1x, l2.jpg 2x">', [("http://site.example/dir/l1.jpg", "data-src"),
+                                                  ("http://site.example/dir/l2.jpg", "data-src")]),
+    ('<img data-original="o.png">', [("http://site.example/dir/o.png", "data-src")]),
+    ('<img data-lazy-src="z.png">', [("http://site.example/dir/z.png", "data-src")]),
+    ('<div data-bg="bg.jpg"></div><div data-bg="not-an-image"></div>', [("http://site.example/dir/bg.jpg", "data-src")]),
+    ('<a href="big.PNG">x</a>', [("http://site.example/dir/big.PNG", "a-href")]),
+    ('<meta property="og:image" content="/og.jpg">', [("http://site.example/og.jpg", "og:image")]),
+    ('<meta name="twitter:image" content="https://cdn.example/t.jpg">', [("https://cdn.example/t.jpg", "og:image")]),
+    ('<link rel="image_src" href="l.jpg">', [("http://site.example/dir/l.jpg", "link")]),
+    ('<link rel="stylesheet" href="s.css">', []),
+    ('<input type="image" src="button.gif">', [("http://site.example/dir/button.gif", "input")]),
+    ('<input type="text" src="no.gif">', []),
+    ('<div style="background: url(\'bg.png\') no-repeat, url(&quot;b2.png&quot;), url(b3.png)"></div>',
+     [("http://site.example/dir/bg.png", "style"), ("http://site.example/dir/b2.png", "style"),
+      ("http://site.example/dir/b3.png", "style")]),
+    ('<style>.x { background-image: url("/css.png") }</style>', [("http://site.example/css.png", "style")]),
+    ('<svg><image href="s.png"/><image xlink:href="x.png"/></svg>',
+     [("http://site.example/dir/s.png", "svg"), ("http://site.example/dir/x.png", "svg")]),
+    ('<img src="data:image/png;base64,AAAA"><img src="javascript:x">', []),
+    ('<img src="a.jpg"><img data-src="a.jpg"><a href="a.jpg">', [("http://site.example/dir/a.jpg", "img")]),
+])
+def test_each_image_source(html, expected):
+    assert images(html) == expected
+
+
+def test_base_href_absolute_and_relative():
+    assert images('<base href="https://cdn.example/x/"><img src="a.jpg">') == [("https://cdn.example/x/a.jpg", "img")]
+    assert images('<base href="../other/"><img src="a.jpg">') == [("http://site.example/other/a.jpg", "img")]
+    ex = extract('<base href="/b/"><a href="next.html">n</a>', BASE)
+    assert ex.links == ["http://site.example/b/next.html"]
+
+
+def test_relative_paths_from_a_deep_page():
+    assert images('<img src="../../img/a.png">', "http://h/a/b/c/page.html") == [("http://h/a/img/a.png", "img")]
+
+
+def test_page_links_from_a_area_frame_iframe_and_not_images_or_other_schemes():
+    html = ('<a href="p1.html">1</a><area href="/p2"><frame src="f.html"><iframe src="//other.example/i"></iframe>'
+            '<a href="big.jpg">img</a><a href="mailto:x@y">m</a><a href="javascript:void(0)">j</a><a href="#top">t</a>'
+            '<a href="p1.html#section">again</a>')
+    ex = extract(html, BASE)
+    assert ex.links == ["http://site.example/dir/p1.html", "http://site.example/p2", "http://site.example/dir/f.html",
+                        "http://other.example/i", "http://site.example/dir/page.html"]
+    assert [i.url for i in ex.images] == ["http://site.example/dir/big.jpg"]
+
+
+def test_caps_bound_what_a_hostile_page_costs():
+    html = "".join(f'<a href="/p{i}">x</a><img src="/i{i}.jpg">' for i in range(500))
+    ex = extract(html, BASE, max_links=10, max_images=20)
+    assert len(ex.links) == 10 and len(ex.images) == 20
+
+
+@pytest.mark.parametrize("html", ["", "   ", b"", b"\x00\xff\xfe", "<", "<html><body><img src=", "<?xml version='1.0' encoding='utf-8'?><html><img src='a.png'></html>"])
+def test_broken_and_empty_documents_do_not_raise(html):
+    extract(html, BASE)
+
+
+def test_bytes_in_a_declared_charset():
+    html = '<html><head><meta charset="shift_jis"></head><body><img src="写真.jpg"></body></html>'.encode("shift_jis")
+    assert images(html) == [("http://site.example/dir/%E5%86%99%E7%9C%9F.jpg", "img")]
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("a.jpg 1x, b.jpg 2x", ["a.jpg", "b.jpg"]),
+    ("a.jpg, b.jpg 2x", ["a.jpg", "b.jpg"]),
+    ("img,with,commas.jpg 1x, b.jpg 2x", ["img,with,commas.jpg", "b.jpg"]),
+    ("  ,, a.jpg  ", ["a.jpg"]),
+    ("a.jpg 100w, b.jpg 200w", ["a.jpg", "b.jpg"]),
+    ("a.jpg 1x 2x, b.jpg", ["b.jpg"]),                   # two densities: invalid, dropped
+    ("a.jpg 100w 1x, b.jpg", ["b.jpg"]),                 # width and density: invalid
+    ("a.jpg 1.5w, b.jpg -1x, c.jpg 0w", []),             # non-integer width, negative density, zero width
+    ("a.jpg 100h", []),                                  # a height needs a width
+    ("a.jpg 100w 50h", ["a.jpg"]),
+    ("a.jpg 1e1x", ["a.jpg"]),
+    ("data:image/png;base64,AAA 1x, b.jpg 2x", ["data:image/png;base64,AAA", "b.jpg"]),
+    ("", []),
+    ("a.jpg (foo, bar) 1x, b.jpg", ["b.jpg"]),           # an unknown descriptor drops its candidate
+    ("a.jpg,b.jpg", ["a.jpg,b.jpg"]),                    # no space: one URL with a comma
+    ("a.jpg,, b.jpg", ["a.jpg", "b.jpg"]),
+])
+def test_srcset_by_the_html_standard(value, expected):
+    assert parse_srcset(value) == expected
+
+
+@pytest.mark.parametrize("url, yes", [
+    ("http://h/a.JPG", True), ("http://h/a.webp?x=1", True), ("http://h/a.html", False),
+    ("http://h/jpg", False), ("http://h/a.svg#x", True),
+])
+def test_looks_like_image_url(url, yes):
+    assert looks_like_image_url(url) is yes
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_extraction_on_any_text_never_raises_and_returns_only_http_urls(text):
+    ex = extract(text, BASE)
+    for url in ex.links + [i.url for i in ex.images]:
+        assert url.startswith(("http://", "https://"))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(["<img src='", "<a href='", "' srcset='", "'>", "<base href='", "data:", "//",
+                                 "../", ",", " 2x", "javascript:", "%2e%2e", "http://x", "<picture><source srcset='"]),
+                max_size=30).map("".join))
+def test_extraction_on_tag_soup_returns_only_http_urls(html):
+    ex = extract(html, BASE)
+    for url in ex.links + [i.url for i in ex.images]:
+        assert url.startswith(("http://", "https://"))
