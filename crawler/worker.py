@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import fetch, imagetype, naming, storage
-from .config import EXIT_KEY_REFUSED, EXIT_UNREACHABLE, WorkerConfig
+from .config import EXIT_INTERRUPTED, EXIT_KEY_REFUSED, EXIT_UNREACHABLE, WorkerConfig
 from .errors import ConnectError, CrawlerError, FetchError, NotAnImageError
 from .messages import InvalidMessage, is_stop, make_result, validate_task
 from .queues import ForbiddenPickle, MasterLink, format_address
@@ -209,6 +209,8 @@ class Worker:
             if self._stopping.is_set() and not self._finished:
                 self._give_back()
             if busy == 0 and backlog == 0:
+                if self._stopping.is_set() and not self._finished:
+                    self.exit_code = EXIT_INTERRUPTED
                 return True
             self._wait_activity()
             return False

@@ -20,8 +20,10 @@ class Procs:
     def __init__(self):
         self.started: list[subprocess.Popen] = []
 
-    def start(self, *args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.Popen:
-        p = subprocess.Popen([sys.executable, "-m", "crawler", *args], stdout=subprocess.PIPE,
+    def start(self, *args: str, env: dict | None = None, cwd: Path | None = None,
+              prefix: tuple[str, ...] = ()) -> subprocess.Popen:
+        """`python -m crawler ARGS`, or `PREFIX python ...` (e.g. `ip netns exec NS`, which execs)."""
+        p = subprocess.Popen([*prefix, sys.executable, "-m", "crawler", *args], stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, env={**ENV_BASE, **(env or {})}, cwd=cwd,
                              start_new_session=True)
         self.started.append(p)
@@ -88,17 +90,10 @@ def pids_alive(recs: list[dict]) -> list[int]:
 def serve_slow(root: Path, delay: float):
     """Serve root on 127.0.0.1:0 with `delay` seconds per request, as a remote site would be."""
     import threading
-    import time
-    from functools import partial
 
-    from crawler.demo import QuietHandler, StaticServer
+    from .slow_server import make_server
 
-    class Slow(QuietHandler):
-        def do_GET(self):
-            time.sleep(delay)
-            super().do_GET()
-
-    server = StaticServer(("127.0.0.1", 0), partial(Slow, directory=str(root)))
+    server = make_server(str(root), delay)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}/"
 

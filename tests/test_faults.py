@@ -176,6 +176,52 @@ def test_garbage_from_a_client_holding_the_key_is_dropped_and_the_crawl_complete
     assert all(r["worker"] == "w1" for r in recs)
 
 
+def test_ctrl_c_on_the_master_stops_cleanly_and_the_same_command_resumes(slow_site, tmp_path, procs):
+    root, truth, base_url = slow_site
+    port = free_port()
+    master = start_master(procs, tmp_path, base_url, truth, port)
+    workers = [start_worker(procs, tmp_path, port, f"w{i}") for i in (1, 2)]
+    out = tmp_path / "out"
+    mid_crawl(out, len(truth["images"]))
+    master.send_signal(signal.SIGINT)
+    log = output(master, 30)
+    assert master.returncode == 130, log
+    assert "stopping cleanly" in log and "no more tasks handed out" in log
+    for w in workers:  # told by the master, the workers exit by themselves
+        wlog = output(w, 30)
+        assert w.returncode == 0, wlog
+    stopped_at = manifest_lines(out)
+    assert stopped_at < len(truth["images"])
+    master2 = start_master(procs, tmp_path, base_url, truth, port)
+    workers = [start_worker(procs, tmp_path, port, f"w{i}") for i in (3, 4)]
+    log2 = output(master2, 120)
+    assert master2.returncode == 0 and "resuming the crawl" in log2, log2
+    for w in workers:
+        output(w, 30)
+    recs = check_complete(out, root, truth, base_url)
+    assert not any(r["worker"] in ("w3", "w4") for r in recs[:stopped_at])
+
+
+def test_sigterm_on_a_worker_gives_back_its_tasks_and_exits_at_once(slow_site, tmp_path, procs):
+    root, truth, base_url = slow_site
+    port = free_port()
+    master = start_master(procs, tmp_path, base_url, truth, port, "--lease-seconds", "60")
+    w1 = start_worker(procs, tmp_path, port, "w1")
+    w2 = start_worker(procs, tmp_path, port, "w2")
+    out = tmp_path / "out"
+    mid_crawl(out, len(truth["images"]))
+    stopped = time.monotonic()
+    w1.send_signal(signal.SIGTERM)
+    wlog = output(w1, 20)
+    assert w1.returncode == 130, wlog
+    assert time.monotonic() - stopped < 5 and "gave back" in wlog
+    log = output(master, 120)
+    # with 60 s leases, finishing quickly proves the tasks came back by release, not by expiry
+    assert master.returncode == 0 and "expired" not in log, log
+    output(w2, 30)
+    check_complete(out, root, truth, base_url)
+
+
 def _try_connect(m):
     try:
         m.connect()
