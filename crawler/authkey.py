@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 from .config import AUTHKEY_ENV, MIN_AUTHKEY_BYTES, STATE_DIRNAME
-from .errors import AuthkeyError
+from .errors import AuthkeyError, AuthkeyTooOpenError, AuthkeyTooShortError
 
 
 def default_key_path(out: Path) -> Path:
@@ -24,7 +24,7 @@ def read_key_file(path: Path) -> bytes:
     except OSError as exc:
         raise AuthkeyError(f"cannot read authkey file {path}: {exc.strerror}") from None
     if os.name == "posix" and st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise AuthkeyError(f"authkey file {path} can be read by other users; fix it with: chmod 600 {path}")
+        raise AuthkeyTooOpenError(f"authkey file {path} can be read by other users; fix it with: chmod 600 {path}")
     try:
         key = Path(path).read_bytes().strip()
     except OSError as exc:
@@ -34,7 +34,7 @@ def read_key_file(path: Path) -> bytes:
 
 def check_key(key: bytes, where: str) -> bytes:
     if len(key) < MIN_AUTHKEY_BYTES:
-        raise AuthkeyError(f"{where} is {len(key)} bytes; an authkey needs at least {MIN_AUTHKEY_BYTES}")
+        raise AuthkeyTooShortError(f"{where} is {len(key)} bytes; an authkey needs at least {MIN_AUTHKEY_BYTES}")
     return key
 
 

@@ -47,6 +47,7 @@ class TaskBoard:
         self._stopped_workers: set[str] = set()
         self.workers: dict[str, float] = {}  # worker name -> last contact (clock)
         self.dropped = 0
+        self.crawl_settings: dict = {}  # what workers need to know of the crawl (plain data)
 
     # -- master side ---------------------------------------------------------------
     def add(self, task: dict, *, front: bool = False) -> None:
@@ -157,6 +158,10 @@ class TaskBoard:
     def qsize(self) -> int:
         with self._lock:
             return len(self._pending)
+
+    def settings(self) -> dict:
+        """The crawl's settings a worker applies (the SSRF policy), as plain data."""
+        return dict(self.crawl_settings)
 
     def heartbeat(self, worker: str = "?") -> bool:
         with self._lock:

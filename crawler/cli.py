@@ -13,12 +13,12 @@ from pathlib import Path
 from . import __version__, authkey, config, queues, urls
 from .board import MAX_WAIT
 from .config import CrawlConfig, WorkerConfig, parse_address
-from .errors import AuthkeyError, ConfigError, CrawlerError
+from .errors import AuthkeyError, AuthkeyTooOpenError, AuthkeyTooShortError, ConfigError, CrawlerError
 
 log = logging.getLogger("crawler")
 
 from .config import (EXIT_AUTHKEY, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_KEY_REFUSED,  # noqa: E402
-                     EXIT_OK, EXIT_USAGE)
+                     EXIT_KEY_TOO_OPEN, EXIT_KEY_TOO_SHORT, EXIT_OK, EXIT_USAGE)
 
 EPILOG_MAIN = """examples:
   crawler demo                                   crawl the bundled demo site, offline
@@ -26,8 +26,9 @@ EPILOG_MAIN = """examples:
   crawler master seeds/example.txt --listen 0.0.0.0:50000 --out downloads
   crawler worker --connect MASTER_HOST:50000 --out downloads --threads 8
 
-exit codes: 0 done, 1 crawl failed, 2 bad arguments or seeds, 3 authkey unusable,
-            4 master unreachable, 5 authkey refused by the master, 130 interrupted"""
+exit codes: 0 done, 1 crawl failed, 2 bad arguments or seeds, 3 authkey missing,
+            4 master unreachable, 5 authkey refused by the master, 6 authkey file
+            readable by others, 7 authkey too short, 130 stopped by Ctrl-C/SIGTERM"""
 
 
 def _crawl_options(p: argparse.ArgumentParser) -> None:
@@ -49,6 +50,10 @@ def _crawl_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-attempts", type=int, default=config.DEFAULT_MAX_ATTEMPTS, help="leases per task before it is recorded as failed (default: %(default)s)")
     g.add_argument("--authkey-file", type=Path, default=None, metavar="FILE",
                    help="authkey file (mode 600); default: $CRAWLER_AUTHKEY, else OUT/.crawler/authkey, generated if missing")
+    g.add_argument("--allow-private", action="store_true",
+                   help="let the crawl reach loopback and private addresses on any host (default: only the seeds' hosts)")
+    g.add_argument("--max-pages-per-host", type=int, default=config.DEFAULT_MAX_PAGES_PER_HOST,
+                   help="pages fetched at most from one host (default: %(default)s)")
     g.add_argument("--fresh", action="store_true",
                    help="start over instead of resuming the crawl recorded in OUT/.crawler/")
 
@@ -60,12 +65,15 @@ def _verbosity(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
+    # allow_abbrev=False: `--authkey` must not quietly mean `--authkey-file`, nor any
+    # prefix mean an option that a later version adds
     parser = argparse.ArgumentParser(prog="crawler", description="A distributed image crawler.",
-                                     epilog=EPILOG_MAIN, formatter_class=fmt)
+                                     epilog=EPILOG_MAIN, formatter_class=fmt, allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"crawler {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    m = sub.add_parser("master", help="crawl pages and serve image tasks to workers", formatter_class=fmt,
+
+    m = sub.add_parser("master", allow_abbrev=False, help="crawl pages and serve image tasks to workers", formatter_class=fmt,
                        epilog="example:\n  crawler master seeds/example.txt --listen 0.0.0.0:50000 --out downloads")
     m.add_argument("seeds", type=Path, help="seed file: one URL per line, # comments")
     m.add_argument("--listen", default=f"{config.DEFAULT_LISTEN_HOST}:{config.DEFAULT_PORT}", metavar="HOST:PORT",
@@ -73,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     _crawl_options(m)
     _verbosity(m)
 
-    w = sub.add_parser("worker", help="download images handed out by a master", formatter_class=fmt,
+    w = sub.add_parser("worker", allow_abbrev=False, help="download images handed out by a master", formatter_class=fmt,
                        epilog="example:\n  CRAWLER_AUTHKEY=... crawler worker --connect master.lan:50000 --out downloads --threads 8")
     w.add_argument("--connect", required=True, metavar="HOST:PORT", help="the master's address")
     w.add_argument("--out", type=Path, default=Path(config.DEFAULT_OUT), help="downloads folder (default: %(default)s)")
@@ -90,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="authkey file (mode 600); default: $CRAWLER_AUTHKEY, else OUT/.crawler/authkey")
     _verbosity(w)
 
-    r = sub.add_parser("run", help="master and N local workers in one command", formatter_class=fmt,
+    r = sub.add_parser("run", allow_abbrev=False, help="master and N local workers in one command", formatter_class=fmt,
                        epilog="example:\n  crawler run seeds/example.txt --workers 4 --out downloads")
     r.add_argument("seeds", type=Path, help="seed file: one URL per line, # comments")
     r.add_argument("--workers", type=int, default=2, help="local worker processes (default: %(default)s)")
@@ -100,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     _crawl_options(r)
     _verbosity(r)
 
-    d = sub.add_parser("demo", help="crawl the bundled demo site, offline", formatter_class=fmt,
+    d = sub.add_parser("demo", allow_abbrev=False, help="crawl the bundled demo site, offline", formatter_class=fmt,
                        epilog="example:\n  crawler demo --out /tmp/demo")
     d.add_argument("--out", type=Path, default=Path(config.DEFAULT_OUT), help="downloads folder (default: %(default)s)")
     d.add_argument("--workers", type=int, default=2, help="local worker processes (default: %(default)s)")
@@ -135,7 +143,8 @@ def crawl_config(args: argparse.Namespace, seeds: list[str]) -> CrawlConfig:
                        exclude=tuple(args.exclude), same_host_images=args.same_host_images,
                        max_bytes=args.max_bytes, max_page_bytes=args.max_page_bytes, timeout=args.timeout,
                        user_agent=args.user_agent, page_threads=args.page_threads,
-                       lease_seconds=args.lease_seconds, max_attempts=args.max_attempts)
+                       lease_seconds=args.lease_seconds, max_attempts=args.max_attempts,
+                       allow_private=args.allow_private, max_pages_per_host=args.max_pages_per_host)
 
 
 def _install_stop_handlers(stop, *, hard_exit_code: int) -> None:
@@ -282,7 +291,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except AuthkeyError as exc:
         log.error("%s", exc)
-        return EXIT_AUTHKEY
+        if isinstance(exc, AuthkeyTooOpenError):
+            return EXIT_KEY_TOO_OPEN
+        return EXIT_KEY_TOO_SHORT if isinstance(exc, AuthkeyTooShortError) else EXIT_AUTHKEY
     except ConnectError as exc:
         log.error("%s", exc)
         return EXIT_KEY_REFUSED

@@ -27,6 +27,9 @@ DEFAULT_MAX_DEPTH = 5
 DEFAULT_MAX_PAGES = 10_000
 """Pages fetched at most in one crawl: a crawler trap ends here."""
 
+DEFAULT_MAX_PAGES_PER_HOST = 5_000
+"""Pages fetched at most from one host: a crawler trap (an endless calendar) ends here."""
+
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 """Largest image body stored; larger ones are recorded as too-large."""
 
@@ -49,6 +52,7 @@ DEFAULT_USER_AGENT = f"crawler/{__version__} (distributed image crawler)"
 
 # Exit codes, documented in the README and in `crawler --help`.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_AUTHKEY, EXIT_UNREACHABLE, EXIT_KEY_REFUSED = 0, 1, 2, 3, 4, 5
+EXIT_KEY_TOO_OPEN, EXIT_KEY_TOO_SHORT = 6, 7
 EXIT_INTERRUPTED = 130
 
 MIN_AUTHKEY_BYTES = 16
@@ -81,6 +85,8 @@ class CrawlConfig:
     page_threads: int = DEFAULT_PAGE_THREADS
     lease_seconds: float | None = None
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    allow_private: bool = False
+    max_pages_per_host: int = DEFAULT_MAX_PAGES_PER_HOST
 
     def __post_init__(self) -> None:
         self.validate()
@@ -99,6 +105,7 @@ class CrawlConfig:
         _positive("--timeout", self.timeout)
         _positive("--page-threads", self.page_threads)
         _positive("--max-attempts", self.max_attempts)
+        _positive("--max-pages-per-host", self.max_pages_per_host)
         if self.lease_seconds is not None:
             _positive("--lease-seconds", self.lease_seconds)
         if not self.user_agent.strip():

@@ -10,7 +10,15 @@ class ConfigError(CrawlerError, ValueError):
 
 
 class AuthkeyError(CrawlerError):
-    """The authkey is missing, unreadable, too open or too short."""
+    """The authkey is missing or unreadable."""
+
+
+class AuthkeyTooOpenError(AuthkeyError):
+    """The authkey file can be read by other users."""
+
+
+class AuthkeyTooShortError(AuthkeyError):
+    """The authkey is shorter than the minimum."""
 
 
 class ConnectError(CrawlerError):

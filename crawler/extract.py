@@ -143,8 +143,8 @@ def _parse(html: str | bytes):
     return lxml.html.document_fromstring(html)
 
 
-def extract(html: str | bytes, base_url: str, *, max_links: int = 100_000,
-            max_images: int = 100_000) -> Extraction:
+def extract(html: str | bytes, base_url: str, *, max_links: int = 20_000,
+            max_images: int = 20_000) -> Extraction:
     """Page links and image URLs of a document, deduplicated, in document order."""
     try:
         root = _parse(html)
@@ -179,6 +179,8 @@ def extract(html: str | bytes, base_url: str, *, max_links: int = 100_000,
                 links[url] = None
 
     for el in root.iter():
+        if len(links) >= max_links and len(images) >= max_images:
+            break  # a hostile page gets no more of our time than the caps allow
         tag = el.tag
         if not isinstance(tag, str):
             continue  # comments and processing instructions

@@ -15,6 +15,7 @@ import requests
 
 from .errors import (FetchError, FetchTimeoutError, HTTPStatusError, NetworkError,
                      RedirectError, TooLargeError)
+from .netguard import NetPolicy, guarded_pool_classes
 
 CHUNK = 64 * 1024
 HEAD_BYTES = 512
@@ -22,7 +23,19 @@ MAX_REDIRECTS = 10
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
-def new_session(user_agent: str) -> requests.Session:
+class _GuardedAdapter(requests.adapters.HTTPAdapter):
+    """An adapter whose every connection (each request, each redirect hop) obeys a NetPolicy."""
+
+    def __init__(self, policy: NetPolicy):
+        self._policy = policy
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = guarded_pool_classes(self._policy)
+
+
+def new_session(user_agent: str, policy: NetPolicy = NetPolicy()) -> requests.Session:
     """A session per thread: pooled keep-alive connections, no proxies from the environment."""
     session = requests.Session()
     # trust_env=False skips reading proxy settings and .netrc on every request (about a
@@ -30,6 +43,9 @@ def new_session(user_agent: str) -> requests.Session:
     session.trust_env = False
     session.max_redirects = MAX_REDIRECTS
     session.headers.update({"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"})
+    adapter = _GuardedAdapter(policy)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
     return session
 
 
@@ -65,6 +81,8 @@ def open_body(session: requests.Session, url: str, *, max_bytes: int, timeout: f
     deadline = time.monotonic() + 3 * timeout
     try:
         resp = session.get(url, stream=True, timeout=(timeout, timeout), headers={"Accept": accept})
+    except FetchError:
+        raise  # the SSRF guard refused an address
     except requests.RequestException as exc:
         raise _translate(exc, url) from exc
     try:

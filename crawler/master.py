@@ -22,6 +22,7 @@ from .board import ResultInbox, TaskBoard
 from .config import MANIFEST_NAME, STATE_DIRNAME, CrawlConfig
 from .errors import FetchError
 from .messages import InvalidMessage, make_task, validate_result
+from .netguard import NetPolicy
 from .queues import Served, format_address, serve
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,11 @@ class Master:
         self.already_finished = False
         self.scope = urls.Scope(seed_hosts=frozenset(urls.host_of(s) for s in cfg.seeds),
                                 allow_domains=cfg.allow_domains, include=cfg.include, exclude=cfg.exclude)
+        self.policy = NetPolicy(self.scope.seed_hosts, cfg.allow_private)
         self.board = TaskBoard(cfg.effective_lease_seconds)
+        self.board.crawl_settings = {"trusted_hosts": sorted(self.policy.trusted_hosts),
+                                     "allow_private": self.policy.allow_private}
+        self._pages_per_host: Counter = Counter()
         self.inbox = ResultInbox()
         self.summary = Summary()
         self.served: Served | None = None
@@ -259,7 +264,7 @@ class Master:
     def _page_job(self, url: str, depth: int) -> None:
         session = getattr(self._local, "session", None)
         if session is None:
-            session = self._local.session = fetch.new_session(self.cfg.user_agent)
+            session = self._local.session = fetch.new_session(self.cfg.user_agent, self.policy)
         outcome = process_page(session, url, depth, self.cfg)
         self._page_results.append(outcome)
         self.inbox.wake()
@@ -284,12 +289,20 @@ class Master:
     def _add_page(self, url: str, depth: int) -> None:
         if url in self._seen_pages or not self.scope.page_in_scope(url):
             return
+        host = urls.host_of(url)
+        if self._pages_per_host[host] >= self.cfg.max_pages_per_host:
+            if self._pages_per_host[host] == self.cfg.max_pages_per_host:
+                self._pages_per_host[host] += 1  # warn once per host
+                log.warning("reached --max-pages-per-host %d on %s; not following more links there",
+                            self.cfg.max_pages_per_host, host)
+            return
         if len(self._seen_pages) >= self.cfg.max_pages:
             if not self._max_pages_warned:
                 self._max_pages_warned = True
                 log.warning("reached --max-pages %d; not following more links", self.cfg.max_pages)
             return
         self._seen_pages.add(url)
+        self._pages_per_host[host] += 1
         self._pages.append((url, depth))
         self._journal.page_queued(url, depth)
 

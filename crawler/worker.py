@@ -21,6 +21,7 @@ from . import fetch, imagetype, naming, storage
 from .config import EXIT_INTERRUPTED, EXIT_KEY_REFUSED, EXIT_UNREACHABLE, WorkerConfig
 from .errors import ConnectError, CrawlerError, FetchError, NotAnImageError
 from .messages import InvalidMessage, is_stop, make_result, validate_task
+from .netguard import NetPolicy
 from .queues import ForbiddenPickle, MasterLink, format_address
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,8 @@ class Worker:
         self._finished = False               # the master said the crawl is over
         self.exit_code = 0
         self.error: str | None = None
+        # until the master says otherwise, no private address is reachable
+        self.policy = NetPolicy()
 
     # -- public --------------------------------------------------------------------
     def run(self) -> int:
@@ -118,11 +121,15 @@ class Worker:
 
     # -- download threads ----------------------------------------------------------
     def _download_loop(self) -> None:
-        session = fetch.new_session(self.cfg.user_agent)
+        policy = self.policy
+        session = fetch.new_session(self.cfg.user_agent, policy)
         while True:
             task = self._local.get()
             if task is None:
                 return
+            if policy is not self.policy:  # the master's settings arrived or changed
+                policy = self.policy
+                session = fetch.new_session(self.cfg.user_agent, policy)
             with self._outbox_lock:
                 self._inflight += 1
             result = download(task, self.cfg, session)
@@ -154,6 +161,7 @@ class Worker:
             if not connected:
                 try:
                     self.link.connect()
+                    self._apply_settings()
                 except ConnectError as exc:
                     self._fail(EXIT_KEY_REFUSED, str(exc))
                     return
@@ -193,6 +201,22 @@ class Worker:
                 self.link.reset()
                 connected = False
                 lost_since = time.monotonic()
+
+    def _apply_settings(self) -> None:
+        try:
+            settings = self.link.tasks.settings()
+        except (OSError, EOFError):
+            raise
+        except Exception as exc:  # a master that does not know the call, or sent garbage
+            log.warning("could not read the crawl's settings (%s); private addresses stay blocked", _why(exc))
+            return
+        hosts = settings.get("trusted_hosts") if isinstance(settings, dict) else None
+        if not isinstance(hosts, list) or len(hosts) > 10_000 or not all(isinstance(h, str) for h in hosts):
+            log.warning("the master sent unusable settings; private addresses stay blocked")
+            return
+        policy = NetPolicy(frozenset(h.lower() for h in hosts), settings.get("allow_private") is True)
+        if policy != self.policy:
+            self.policy = policy
 
     def _exchange(self, last_call: float) -> bool:
         """One round: deliver results, lease tasks. True when the worker is done."""

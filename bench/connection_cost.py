@@ -1,0 +1,121 @@
+"""Cost per BaseManager call of our connection layer (restricted unpickler, TCP_NODELAY,
+socket timeouts) against the stock one, on loopback.
+
+    python bench/connection_cost.py [--calls 3000] [--rounds 5]
+
+The server runs in this process and the client in another (as master and worker do: in one
+process the two threads would share the GIL and measure its hand-offs instead). Prints the
+median microseconds per call of a small call (qsize) and of a batch call
+(get_many of 100 tasks, about 20 kB), for each serializer, and the ratio.
+"""
+
+import argparse
+import multiprocessing
+import statistics
+import sys
+import threading
+import time
+from multiprocessing.managers import BaseManager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from crawler import queues  # noqa: E402  (registers the "crawler" serializer)
+from crawler.board import ResultInbox, TaskBoard  # noqa: E402
+from crawler.messages import make_task  # noqa: E402
+
+KEY = b"bench-key-0123456789abcdef"
+TASKS = [make_task(i, f"http://images.example/some/folder/photo-{i:06d}.jpg", "http://images.example/page.html",
+                   max_bytes=1 << 20, timeout=20.0) for i in range(100)]
+
+
+class Board(TaskBoard):
+    def get_many(self, worker="?", n=1, timeout=0.0):
+        return TASKS[:n]  # no state change, so every round sends the same 100 tasks
+
+    def put(self, item):
+        return None  # a sink: measures only the call carrying about 30 kB to the master
+
+
+class StockManager(BaseManager):
+    pass
+
+
+StockManager.register("get_task_queue", callable=queues._get_task_queue, exposed=queues.TASK_QUEUE_METHODS)
+
+
+def measure(manager_cls, serializer, address, calls):
+    m = manager_cls(address=address, authkey=KEY, serializer=serializer)
+    m.connect()
+    tasks = m.get_task_queue()
+    out = {}
+    results = [dict(t, kind="result", ok=True, path="images.example/some/folder/photo.jpg", sha256="0" * 64)
+               for t in TASKS]
+    for name, call in (("qsize", lambda: tasks.qsize()), ("get_many(100)", lambda: tasks.get_many("b", 100, 0)),
+                       ("put(100 results)", lambda: tasks.put(results))):
+        call()
+        start = time.perf_counter()
+        for _ in range(calls):
+            call()
+        out[name] = (time.perf_counter() - start) / calls * 1e6
+    return out
+
+
+def fresh_connection_ms(manager_cls, serializer, address, calls):
+    """connect() + get_task_queue() + one 18 kB put on a new connection, in ms."""
+    payload = [dict(t) for t in TASKS[:60]]
+    times = []
+    for _ in range(max(5, calls // 100)):
+        start = time.perf_counter()
+        m = manager_cls(address=address, authkey=KEY, serializer=serializer)
+        m.connect()
+        m.get_task_queue().put(payload)
+        times.append((time.perf_counter() - start) * 1000)
+    return {"fresh connection ms": statistics.median(times)}
+
+
+def measure_elsewhere(manager_cls, serializer, address, calls):
+    """Run measure() in a child process and return its numbers."""
+    parent, child = multiprocessing.Pipe()
+
+    def run():
+        child.send({**measure(manager_cls, serializer, address, calls),
+                    **fresh_connection_ms(manager_cls, serializer, address, calls)})
+
+    p = multiprocessing.get_context("fork").Process(target=run)
+    p.start()
+    out = parent.recv()
+    p.join()
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--calls", type=int, default=3000)
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    board, inbox = Board(60), ResultInbox()
+    ours = queues.serve(board, inbox, ("127.0.0.1", 0), KEY)
+    stock_mgr = StockManager(address=("127.0.0.1", 0), authkey=KEY)
+    stock_server = stock_mgr.get_server()
+    threading.Thread(target=stock_server.serve_forever, daemon=True).start()
+    results = {"stock pickle": [], "crawler (restricted)": []}
+    for _ in range(args.rounds):  # interleaved, so both see the same machine
+        results["stock pickle"].append(measure_elsewhere(StockManager, "pickle", stock_server.address, args.calls))
+        results["crawler (restricted)"].append(
+            measure_elsewhere(queues.CrawlManager, queues.SERIALIZER, ours.address, args.calls))
+    print(f"median µs per call of {args.rounds} rounds, {args.calls} calls each")
+    print(f"{'serializer':<22} {'qsize':>10} {'get_many(100)':>18} {'put(100 results)':>18} {'fresh conn (ms)':>16}")
+    med = {}
+    for name, rounds in results.items():
+        med[name] = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+        print(f"{name:<22} {med[name]['qsize']:>10.1f} {med[name]['get_many(100)']:>18.1f} "
+              f"{med[name]['put(100 results)']:>18.1f} {med[name]['fresh connection ms']:>16.2f}")
+    a, b = med["crawler (restricted)"], med["stock pickle"]
+    print(f"{'ratio ours/stock':<22} {a['qsize'] / b['qsize']:>10.2f} {a['get_many(100)'] / b['get_many(100)']:>18.2f} "
+          f"{a['put(100 results)'] / b['put(100 results)']:>18.2f} "
+          f"{a['fresh connection ms'] / b['fresh connection ms']:>16.3f}")
+
+
+if __name__ == "__main__":
+    main()
