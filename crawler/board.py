@@ -15,10 +15,12 @@ import logging
 import queue
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 from .messages import stop_message
+from .politeness import HostGate
 
 log = logging.getLogger(__name__)
 
@@ -33,16 +35,25 @@ MAX_INBOX = 100_000
 
 
 class TaskBoard:
-    """Served as `get_task_queue`: get/get_many lease tasks, the master adds and acks them."""
+    """Served as `get_task_queue`: get/get_many lease tasks, the master adds and acks them.
 
-    def __init__(self, lease_seconds: float, clock: Callable[[], float] = time.monotonic):
+    Pending tasks wait in one queue per host, taken round-robin, and only when the host's
+    gate (requests in flight, time since the last start) allows: while one host waits,
+    the others' tasks still flow.
+    """
+
+    def __init__(self, lease_seconds: float, clock: Callable[[], float] = time.monotonic,
+                 gate: HostGate | None = None):
         self.lease_seconds = lease_seconds
         self._clock = clock
+        self.gate = gate or HostGate(per_host=1 << 30, delay=0.0, clock=clock)
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)
-        self._pending: OrderedDict[int, dict] = OrderedDict()
+        self._queues: dict[str, OrderedDict[int, dict]] = {}
+        self._hosts: deque[str] = deque()          # hosts with pending tasks, in turn
+        self._pending_host: dict[int, str] = {}    # task id -> host, for pending tasks
         # insertion order is deadline order, since every lease has the same length
-        self._leased: OrderedDict[int, tuple[dict, float, str]] = OrderedDict()
+        self._leased: OrderedDict[int, tuple[dict, float, str, str]] = OrderedDict()
         self._finished = False
         self._stopped_workers: set[str] = set()
         self.workers: dict[str, float] = {}  # worker name -> last contact (clock)
@@ -53,24 +64,46 @@ class TaskBoard:
     def add(self, task: dict, *, front: bool = False) -> None:
         """Queue a task; `front` for a retry, which has waited longest already."""
         with self._lock:
-            self._pending[task["id"]] = task
-            if front:
-                self._pending.move_to_end(task["id"], last=False)
+            self._enqueue(task, front)
             self._ready.notify()
 
     def add_many(self, tasks: list[dict]) -> None:
         with self._lock:
             for task in tasks:
-                self._pending[task["id"]] = task
+                self._enqueue(task, False)
             self._ready.notify_all()
+
+    def _enqueue(self, task: dict, front: bool) -> None:
+        host = urlsplit(task["url"]).hostname or ""
+        queue_ = self._queues.get(host)
+        if queue_ is None:
+            queue_ = self._queues[host] = OrderedDict()
+            self._hosts.append(host)
+        queue_[task["id"]] = task
+        if front:
+            queue_.move_to_end(task["id"], last=False)
+        self._pending_host[task["id"]] = host
+
+    def _dequeue(self, task_id: int) -> dict | None:
+        host = self._pending_host.pop(task_id, None)
+        if host is None:
+            return None
+        queue_ = self._queues[host]
+        task = queue_.pop(task_id)
+        if not queue_:
+            del self._queues[host]
+            self._hosts.remove(host)
+        return task
 
     def ack(self, task_id: int) -> dict | None:
         """Forget a task a result has answered; returns it if it was leased or pending."""
         with self._lock:
             entry = self._leased.pop(task_id, None)
             if entry is not None:
+                self.gate.finish(entry[3])
+                self._ready.notify_all()
                 return entry[0]
-            return self._pending.pop(task_id, None)
+            return self._dequeue(task_id)
 
     def take_expired(self) -> list[tuple[dict, str]]:
         """Remove and return (task, worker) for every lease past its deadline."""
@@ -78,14 +111,30 @@ class TaskBoard:
         out = []
         with self._lock:
             while self._leased:
-                task_id, (task, deadline, worker) = next(iter(self._leased.items()))
+                task_id, (task, deadline, worker, host) = next(iter(self._leased.items()))
                 if deadline > now:
                     break
                 del self._leased[task_id]
+                self.gate.finish(host)
                 out.append((task, worker))
         return out
 
-    def finish(self) -> None:
+    def try_start(self, host: str) -> bool:
+        """For a request the master makes itself (a page, robots.txt): may it start now?"""
+        with self._lock:
+            return self.gate.try_start(host)
+
+    def finish(self, host: str) -> None:
+        """The master's own request to host is over."""
+        with self._lock:
+            self.gate.finish(host)
+            self._ready.notify_all()
+
+    def set_host_delay(self, host: str, seconds: float) -> None:
+        with self._lock:
+            self.gate.set_delay(host, seconds)
+
+    def finish_crawl(self) -> None:
         """From now on every get answers with the stop message."""
         with self._lock:
             self._finished = True
@@ -93,54 +142,61 @@ class TaskBoard:
 
     def counts(self) -> tuple[int, int]:
         with self._lock:
-            return len(self._pending), len(self._leased)
+            return len(self._pending_host), len(self._leased)
 
-    def leased_tasks(self) -> list[dict]:
+    def host_queues(self) -> dict[str, int]:
         with self._lock:
-            return [entry[0] for entry in self._leased.values()]
+            return {host: len(q) for host, q in self._queues.items()}
 
     def workers_told_to_stop(self) -> set[str]:
         with self._lock:
             return set(self._stopped_workers)
 
     # -- served to workers ---------------------------------------------------------
-    def get_many(self, worker: str = "?", n: int = 1, timeout: float = 0.0) -> list[dict]:
-        """Lease up to n tasks, waiting up to timeout for the first; [stop] once finished."""
+    def get_many(self, worker: str = "?", n: int = 1, timeout: float = 0.0, idle: int | None = None) -> list[dict]:
+        """Lease up to n tasks, waiting up to timeout for the first; [stop] once finished.
+
+        `idle` is how many of the worker's threads are free right now. Tasks for a host with
+        a delay between starts go only to free threads, so that a task does not wait in a
+        worker's queue and start closer to the previous one than the delay allows.
+        """
         worker = str(worker)[:200]
         n = max(0, min(int(n), MAX_BATCH))
         timeout = max(0.0, min(float(timeout), MAX_WAIT))
+        idle = n if idle is None else max(0, min(int(idle), n))
         with self._lock:
             self.workers[worker] = self._clock()
-            if n and not self._pending and not self._finished and timeout:
+            out = self._lease(worker, n, idle)
+            if not out and n and timeout and not self._finished:
                 self._ready.wait(timeout)
-            if self._finished:
+                out = self._lease(worker, n, idle)
+            if self._finished and not out:
                 self._stopped_workers.add(worker)
                 return [stop_message()]
-            out = []
-            deadline = self._clock() + self.lease_seconds
-            while self._pending and len(out) < n:
-                task_id, task = self._pending.popitem(last=False)
-                self._leased[task_id] = (task, deadline, worker)
-                out.append(task)
             return out
 
-    def release(self, worker: str = "?", task_ids: Any = ()) -> int:
-        """A stopping worker gives back tasks it had not started: they go to the queue's front."""
-        if not isinstance(task_ids, (list, tuple)):
-            return 0
-        back = []
-        with self._lock:
-            for task_id in task_ids:
-                entry = self._leased.get(task_id) if isinstance(task_id, int) else None
-                if entry is not None and entry[2] == str(worker)[:200]:
-                    del self._leased[task_id]
-                    back.append((task_id, entry[0]))
-            for task_id, task in reversed(back):
-                self._pending[task_id] = task
-                self._pending.move_to_end(task_id, last=False)
-            if back:
-                self._ready.notify_all()
-        return len(back)
+    def _lease(self, worker: str, n: int, idle: int) -> list[dict]:
+        out: list[dict] = []
+        now = self._clock()
+        deadline = now + self.lease_seconds
+        progress = True
+        while len(out) < n and progress and self._hosts:
+            progress = False
+            for host in list(self._hosts):
+                if len(out) >= n:
+                    break
+                delayed = self.gate.delay_for(host) > 0
+                if (delayed and idle <= 0) or not self.gate.ready(host, now):
+                    continue
+                queue_ = self._queues[host]
+                task_id, task = next(iter(queue_.items()))
+                self._dequeue(task_id)
+                self.gate.start(host, now)
+                self._leased[task_id] = (task, deadline, worker, host)
+                out.append(task)
+                idle -= delayed
+                progress = True
+        return out
 
     def get(self, block: bool = True, timeout: float | None = None) -> dict:
         """The classic queue interface: one task (leased to 'anonymous'), or queue.Empty."""
@@ -155,9 +211,27 @@ class TaskBoard:
             self.dropped += 1
         log.warning("dropped an item a client put on the task queue: tasks come from the master only")
 
+    def release(self, worker: str = "?", task_ids: Any = ()) -> int:
+        """A stopping worker gives back tasks it had not started: they go to the queue's front."""
+        if not isinstance(task_ids, (list, tuple)):
+            return 0
+        back = []
+        with self._lock:
+            for task_id in task_ids:
+                entry = self._leased.get(task_id) if isinstance(task_id, int) else None
+                if entry is not None and entry[2] == str(worker)[:200]:
+                    del self._leased[task_id]
+                    self.gate.finish(entry[3])
+                    back.append(entry[0])
+            for task in reversed(back):
+                self._enqueue(task, True)
+            if back:
+                self._ready.notify_all()
+        return len(back)
+
     def qsize(self) -> int:
         with self._lock:
-            return len(self._pending)
+            return len(self._pending_host)
 
     def settings(self) -> dict:
         """The crawl's settings a worker applies (the SSRF policy), as plain data."""
@@ -171,7 +245,7 @@ class TaskBoard:
     def status(self) -> dict:
         with self._lock:
             now = self._clock()
-            return {"pending": len(self._pending), "leased": len(self._leased),
+            return {"pending": len(self._pending_host), "leased": len(self._leased),
                     "finished": self._finished,
                     "workers": {w: round(now - t, 1) for w, t in self.workers.items()}}
 

@@ -50,6 +50,16 @@ def _crawl_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-attempts", type=int, default=config.DEFAULT_MAX_ATTEMPTS, help="leases per task before it is recorded as failed (default: %(default)s)")
     g.add_argument("--authkey-file", type=Path, default=None, metavar="FILE",
                    help="authkey file (mode 600); default: $CRAWLER_AUTHKEY, else OUT/.crawler/authkey, generated if missing")
+    g.add_argument("--per-host", type=int, default=config.DEFAULT_PER_HOST,
+                   help="requests in flight to one host, over the master and all workers (default: %(default)s)")
+    g.add_argument("--delay", type=float, default=config.DEFAULT_DELAY,
+                   help="seconds between request starts to one host (default: %(default)s; robots.txt Crawl-delay can raise it)")
+    g.add_argument("--retries", type=int, default=config.DEFAULT_RETRIES,
+                   help="retries after connection errors, timeouts, 408, 429, 5xx (default: %(default)s)")
+    g.add_argument("--ignore-robots", action="store_true", help="do not fetch or honour robots.txt")
+    g.add_argument("--accept", type=config.parse_accept, default=(), metavar="TYPES",
+                   help="store only these image types, by their real type: e.g. png,jpg,webp (default: all)")
+    g.add_argument("--min-bytes", type=int, default=0, help="skip images smaller than this, e.g. tracking pixels (default: 0)")
     g.add_argument("--allow-private", action="store_true",
                    help="let the crawl reach loopback and private addresses on any host (default: only the seeds' hosts)")
     g.add_argument("--max-pages-per-host", type=int, default=config.DEFAULT_MAX_PAGES_PER_HOST,
@@ -144,7 +154,9 @@ def crawl_config(args: argparse.Namespace, seeds: list[str]) -> CrawlConfig:
                        max_bytes=args.max_bytes, max_page_bytes=args.max_page_bytes, timeout=args.timeout,
                        user_agent=args.user_agent, page_threads=args.page_threads,
                        lease_seconds=args.lease_seconds, max_attempts=args.max_attempts,
-                       allow_private=args.allow_private, max_pages_per_host=args.max_pages_per_host)
+                       allow_private=args.allow_private, max_pages_per_host=args.max_pages_per_host,
+                       per_host=args.per_host, delay=args.delay, retries=args.retries,
+                       ignore_robots=args.ignore_robots, accept=args.accept, min_bytes=args.min_bytes)
 
 
 def _install_stop_handlers(stop, *, hard_exit_code: int) -> None:

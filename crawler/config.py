@@ -50,6 +50,21 @@ DEFAULT_MAX_ATTEMPTS = 3
 
 DEFAULT_USER_AGENT = f"crawler/{__version__} (distributed image crawler)"
 
+DEFAULT_PER_HOST = 8
+"""Requests in flight to one host over the master and all workers (Scrapy's default is 8)."""
+
+DEFAULT_DELAY = 0.0
+"""Seconds between request starts to one host (robots.txt Crawl-delay raises it for its host)."""
+
+MAX_CRAWL_DELAY = 30.0
+"""A robots.txt Crawl-delay above this is taken as this."""
+
+DEFAULT_RETRIES = 2
+"""Retries after a connection error, a timeout, 408, 429 or 5xx (other 4xx are final)."""
+
+ACCEPT_NAMES = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "gif": "gif", "webp": "webp", "avif": "avif",
+                "bmp": "bmp", "ico": "ico", "tif": "tiff", "tiff": "tiff", "svg": "svg"}
+
 # Exit codes, documented in the README and in `crawler --help`.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_AUTHKEY, EXIT_UNREACHABLE, EXIT_KEY_REFUSED = 0, 1, 2, 3, 4, 5
 EXIT_KEY_TOO_OPEN, EXIT_KEY_TOO_SHORT = 6, 7
@@ -87,6 +102,12 @@ class CrawlConfig:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     allow_private: bool = False
     max_pages_per_host: int = DEFAULT_MAX_PAGES_PER_HOST
+    per_host: int = DEFAULT_PER_HOST
+    delay: float = DEFAULT_DELAY
+    retries: int = DEFAULT_RETRIES
+    ignore_robots: bool = False
+    accept: tuple[str, ...] = ()   # image kinds (jpeg, png, ...); empty: every image
+    min_bytes: int = 0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -106,6 +127,10 @@ class CrawlConfig:
         _positive("--page-threads", self.page_threads)
         _positive("--max-attempts", self.max_attempts)
         _positive("--max-pages-per-host", self.max_pages_per_host)
+        _positive("--per-host", self.per_host)
+        _at_least("--delay", self.delay, 0)
+        _at_least("--retries", self.retries, 0)
+        _at_least("--min-bytes", self.min_bytes, 0)
         if self.lease_seconds is not None:
             _positive("--lease-seconds", self.lease_seconds)
         if not self.user_agent.strip():
@@ -128,6 +153,19 @@ class WorkerConfig:
         _positive("--threads", self.threads)
         _positive("--max-bytes", self.max_bytes)
         _positive("--timeout", self.timeout)
+
+
+def parse_accept(text: str) -> tuple[str, ...]:
+    """'png,jpg,webp' -> ('png', 'jpeg', 'webp'): image kinds as the magic bytes name them."""
+    kinds = []
+    for name in (part.strip().lower().lstrip(".") for part in text.split(",")):
+        if not name:
+            continue
+        if name not in ACCEPT_NAMES:
+            raise ConfigError(f"--accept: unknown image type {name!r} (known: {', '.join(sorted(ACCEPT_NAMES))})")
+        if ACCEPT_NAMES[name] not in kinds:
+            kinds.append(ACCEPT_NAMES[name])
+    return tuple(kinds)
 
 
 def parse_address(text: str, *, default_host: str = DEFAULT_LISTEN_HOST) -> tuple[str, int]:

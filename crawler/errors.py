@@ -30,10 +30,12 @@ class FetchError(CrawlerError):
 
     reason = "fetch-error"
 
-    def __init__(self, message: str, *, status: int | None = None, final_url: str | None = None):
+    def __init__(self, message: str, *, status: int | None = None, final_url: str | None = None,
+                 retry_after: float | None = None):
         super().__init__(message)
         self.status = status
         self.final_url = final_url
+        self.retry_after = retry_after
 
 
 class HTTPStatusError(FetchError):
@@ -64,6 +66,12 @@ class FetchTimeoutError(FetchError):
     """Connecting or reading took longer than the timeout."""
 
     reason = "timeout"
+
+
+class FilteredError(FetchError):
+    """The image is not of an accepted type, or smaller than the minimum size."""
+
+    reason = "filtered"
 
 
 class RedirectError(FetchError):

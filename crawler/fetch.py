@@ -16,6 +16,7 @@ import requests
 from .errors import (FetchError, FetchTimeoutError, HTTPStatusError, NetworkError,
                      RedirectError, TooLargeError)
 from .netguard import NetPolicy, guarded_pool_classes
+from .retry import parse_retry_after
 
 CHUNK = 64 * 1024
 HEAD_BYTES = 512
@@ -89,7 +90,8 @@ def open_body(session: requests.Session, url: str, *, max_bytes: int, timeout: f
         final_url = resp.url
         if not 200 <= resp.status_code < 300:
             raise HTTPStatusError(f"HTTP {resp.status_code} {resp.reason or ''}".strip(),
-                                  status=resp.status_code, final_url=final_url)
+                                  status=resp.status_code, final_url=final_url,
+                                  retry_after=parse_retry_after(resp.headers.get("Retry-After")))
         declared = resp.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > max_bytes and not resp.headers.get("Content-Encoding"):
             raise TooLargeError(f"Content-Length {declared} is larger than {max_bytes} bytes",

@@ -9,10 +9,11 @@ from typing import Any, Iterator
 
 FIELDS = ("url", "page", "ok", "path", "bytes", "sha256", "content_type", "status", "error",
           "worker", "elapsed")
-"""The documented fields, in order; `final_url`, `reason` and `attempts` follow them."""
+"""The documented fields, in order; `final_url`, `reason`, `attempts`, `leases` and, for a
+copy of bytes stored earlier, `duplicate_of` follow them."""
 
 
-def record(task: dict, result: dict | None, *, attempts: int, error: str | None = None,
+def record(task: dict, result: dict | None, *, error: str | None = None,
            reason: str | None = None) -> dict[str, Any]:
     """The manifest line for a task, from its result, or from a master-side failure."""
     r = result or {}
@@ -30,8 +31,11 @@ def record(task: dict, result: dict | None, *, attempts: int, error: str | None 
         "elapsed": r.get("elapsed"),
         "final_url": r.get("final_url"),
         "reason": reason if reason is not None else r.get("reason"),
-        "attempts": attempts,
+        "attempts": r.get("attempts", 1) if result else 0,  # HTTP requests by the worker that answered
+        "leases": task.get("attempt", 1),                  # times the task was handed out
     }
+    if r.get("duplicate_of"):
+        rec["duplicate_of"] = r["duplicate_of"]
     return rec
 
 

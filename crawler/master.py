@@ -10,19 +10,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter, defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import extract, fetch, manifest, naming, urls
+from bs4.dammit import UnicodeDammit
+
+from . import extract, fetch, manifest, naming, retry, urls
 from .state import Journal
 from .board import ResultInbox, TaskBoard
-from .config import MANIFEST_NAME, STATE_DIRNAME, CrawlConfig
+from .config import MANIFEST_NAME, MAX_CRAWL_DELAY, STATE_DIRNAME, CrawlConfig
 from .errors import FetchError
 from .messages import InvalidMessage, make_task, validate_result
 from .netguard import NetPolicy
+from .politeness import HostGate
+from .robots import MAX_ROBOTS_BYTES, Robots, origin_of
 from .queues import Served, format_address, serve
 
 log = logging.getLogger(__name__)
@@ -46,9 +50,19 @@ class PageOutcome:
 
 
 @dataclass
+class RobotsOutcome:
+    origin: str
+    host: str
+    status: int | None
+    body: bytes | None = None
+    error: str | None = None
+
+
+@dataclass
 class Summary:
     pages_ok: int = 0
     pages_failed: Counter = field(default_factory=Counter)
+    pages_skipped: Counter = field(default_factory=Counter)
     images_ok: int = 0
     images_failed: Counter = field(default_factory=Counter)
     bytes: int = 0
@@ -58,8 +72,9 @@ class Summary:
     def lines(self) -> list[str]:
         rate = self.images_ok / self.seconds if self.seconds > 0 else 0.0
         failed = sum(self.images_failed.values())
+        skipped = sum(self.pages_skipped.values())
         out = [f"pages: {self.pages_ok} fetched, {sum(self.pages_failed.values())} failed"
-               + _reasons(self.pages_failed),
+               + _reasons(self.pages_failed) + (f", {skipped} skipped" + _reasons(self.pages_skipped) if skipped else ""),
                f"images: {self.images_ok} ok, {failed} failed" + _reasons(self.images_failed),
                f"bytes: {self.bytes:,} ({self.bytes / 1e6:.1f} MB) in {self.seconds:.1f} s, "
                f"{rate:.1f} images/s, {self.bytes / 1e6 / max(self.seconds, 1e-9):.1f} MB/s"]
@@ -72,10 +87,33 @@ def _reasons(counter: Counter) -> str:
     return " (" + ", ".join(f"{reason} {n}" for reason, n in counter.most_common()) + ")"
 
 
+def fetch_with_retries(session, url: str, cfg: CrawlConfig, *, sleep=time.sleep) -> fetch.Page:
+    """fetch_page, retried like image downloads are (connection errors, timeouts, 408, 429, 5xx)."""
+    attempt = 1
+    while True:
+        try:
+            return fetch.fetch_page(session, url, max_bytes=cfg.max_page_bytes, timeout=cfg.timeout)
+        except FetchError as exc:
+            wait = retry.wait_seconds(attempt, exc.retry_after) if retry.should_retry(exc.reason, exc.status) else None
+            if wait is None or attempt > cfg.retries:
+                raise
+            log.warning("retrying page %s in %.1f s after %s (attempt %d of %d)", url, wait, exc,
+                        attempt + 1, cfg.retries + 1)
+            sleep(wait)
+            attempt += 1
+
+
+def decode_html(page: fetch.Page) -> str:
+    """The page as text: the charset from the header, else the document's meta, else detection."""
+    known = [page.charset] if page.charset else []
+    dammit = UnicodeDammit(page.body, known_definite_encodings=known, is_html=True)
+    return dammit.unicode_markup if dammit.unicode_markup is not None else page.body.decode("utf-8", "replace")
+
+
 def process_page(session, url: str, depth: int, cfg: CrawlConfig) -> PageOutcome:
     """Fetch one page and extract its links and images. Never raises."""
     try:
-        page = fetch.fetch_page(session, url, max_bytes=cfg.max_page_bytes, timeout=cfg.timeout)
+        page = fetch_with_retries(session, url, cfg)
     except FetchError as exc:
         return PageOutcome(url, depth, final_url=exc.final_url, error=str(exc), reason=exc.reason)
     except Exception as exc:  # a bug costs one page, not the crawl
@@ -89,14 +127,8 @@ def process_page(session, url: str, depth: int, cfg: CrawlConfig) -> PageOutcome
         return out
     if page.truncated:
         log.warning("page %s is larger than %d bytes; parsed the first part only", url, cfg.max_page_bytes)
-    body: str | bytes = page.body
-    if page.charset:
-        try:
-            body = page.body.decode(page.charset, errors="replace")
-        except LookupError:
-            pass  # unknown charset name: let the parser use the document's meta or guess
     try:
-        found = extract.extract(body, page.final_url)
+        found = extract.extract(decode_html(page), page.final_url)
     except Exception as exc:
         log.exception("unexpected error parsing page %s", url)
         return PageOutcome(url, depth, error=f"internal error: {exc}", reason="internal")
@@ -118,7 +150,9 @@ class Master:
         self.scope = urls.Scope(seed_hosts=frozenset(urls.host_of(s) for s in cfg.seeds),
                                 allow_domains=cfg.allow_domains, include=cfg.include, exclude=cfg.exclude)
         self.policy = NetPolicy(self.scope.seed_hosts, cfg.allow_private)
-        self.board = TaskBoard(cfg.effective_lease_seconds)
+        self.board = TaskBoard(cfg.effective_lease_seconds, gate=HostGate(cfg.per_host, cfg.delay))
+        self.robots = Robots(cfg.user_agent, ignore=cfg.ignore_robots)
+        self._parked: defaultdict[str, list[dict]] = defaultdict(list)  # origin -> tasks awaiting robots.txt
         self.board.crawl_settings = {"trusted_hosts": sorted(self.policy.trusted_hosts),
                                      "allow_private": self.policy.allow_private}
         self._pages_per_host: Counter = Counter()
@@ -131,8 +165,8 @@ class Master:
         self._outstanding: dict[int, dict] = {}   # task id -> task, until its result is recorded
         self._done_ids: set[int] = set()
         self._next_id = 1
-        self._page_results: deque[PageOutcome] = deque()
-        self._pages_in_flight = 0
+        self._page_results: deque[PageOutcome | RobotsOutcome] = deque()
+        self._jobs_in_flight = 0  # page and robots.txt fetches in the pool
         self._stop = threading.Event()
         self._local = threading.local()
         self._manifest: manifest.ManifestWriter | None = None
@@ -180,7 +214,7 @@ class Master:
             completed = self._loop(pool)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
-            self.board.finish()
+            self.board.finish_crawl()
             if completed:
                 self._journal.set_meta("finished", "1")
             self._journal.close()  # flushes the manifest first
@@ -206,11 +240,10 @@ class Master:
         self._seen_images = snap.image_urls | done_urls
         self._done_ids = snap.done_ids
         self._next_id = snap.next_id
-        tasks = [make_task(task_id, url, page, attempt=attempt, max_bytes=self.cfg.max_bytes,
-                           timeout=self.cfg.timeout) for task_id, url, page, attempt in snap.open_tasks]
+        tasks = [self._make_task(task_id, url, page, attempt) for task_id, url, page, attempt in snap.open_tasks]
         for task in tasks:
             self._outstanding[task["id"]] = task
-        self.board.add_many(tasks)
+            self._admit(task)
         log.info("resuming the crawl in %s: %d pages done, %d to fetch; %d images recorded, %d to download",
                  self.cfg.out, snap.pages_done + snap.pages_failed, len(snap.pages_queued),
                  len(snap.done_ids), len(tasks))
@@ -237,12 +270,14 @@ class Master:
     def _loop(self, pool: ThreadPoolExecutor) -> bool:
         """Run until done (True), or stopped or aborted (False)."""
         while True:
-            while self._pages and self._pages_in_flight < 2 * self.cfg.page_threads:
-                url, depth = self._pages.popleft()
-                self._pages_in_flight += 1
-                pool.submit(self._page_job, url, depth)
+            self._dispatch(pool)
             while self._page_results:
-                self._on_page(self._page_results.popleft())
+                done = self._page_results.popleft()
+                self._jobs_in_flight -= 1
+                if isinstance(done, RobotsOutcome):
+                    self._on_robots(done)
+                else:
+                    self._on_page(done)
             for item in self.inbox.drain(timeout=0.05):
                 self._on_result(item)
             self._on_expired(self.board.take_expired())
@@ -257,20 +292,102 @@ class Master:
                 log.error("%s", abort)
                 self.exit_code = 1
                 return False
-            if not self._pages and not self._pages_in_flight and not self._page_results \
+            if not self._pages and not self._jobs_in_flight and not self._page_results \
                     and not self._outstanding:
                 return True
 
-    def _page_job(self, url: str, depth: int) -> None:
+    def _dispatch(self, pool: ThreadPoolExecutor) -> None:
+        """Start robots.txt and page fetches that robots.txt and the hosts' limits allow."""
+        cap = 2 * self.cfg.page_threads
+        for origin in self.robots.due():
+            host = urls.host_of(origin)
+            if self._jobs_in_flight < cap and self.board.try_start(host):
+                self._jobs_in_flight += 1
+                pool.submit(self._robots_job, origin, host)
+            else:
+                self.robots.not_started(origin)
+        for _ in range(min(len(self._pages), 256)):
+            if self._jobs_in_flight >= cap:
+                break
+            url, depth = self._pages.popleft()
+            verdict = self.robots.verdict(url)
+            if verdict is False:
+                reason = "robots-unavailable" if self.robots.given_up(url) else "robots"
+                self.summary.pages_skipped[reason] += 1
+                self._journal.page_finished(url, depth, ok=False)
+                log.info("not fetching page %s: %s", url, "its robots.txt could not be read"
+                         if reason == "robots-unavailable" else "robots.txt disallows it")
+                continue
+            host = urls.host_of(url)
+            if verdict is None or not self.board.try_start(host):
+                self._pages.append((url, depth))  # its turn comes again
+                continue
+            self._jobs_in_flight += 1
+            pool.submit(self._page_job, url, depth, host)
+
+    def _session(self):
         session = getattr(self._local, "session", None)
         if session is None:
             session = self._local.session = fetch.new_session(self.cfg.user_agent, self.policy)
-        outcome = process_page(session, url, depth, self.cfg)
+        return session
+
+    def _page_job(self, url: str, depth: int, host: str) -> None:
+        try:
+            self._page_results.append(process_page(self._session(), url, depth, self.cfg))
+        finally:
+            self.board.finish(host)
+            self.inbox.wake()
+
+    def _robots_job(self, origin: str, host: str) -> None:
+        try:
+            page = fetch.fetch_page(self._session(), origin + "/robots.txt", max_bytes=MAX_ROBOTS_BYTES,
+                                    timeout=self.cfg.timeout)
+            outcome = RobotsOutcome(origin, host, page.status, page.body)
+        except FetchError as exc:
+            if exc.reason == "blocked-address":  # its images are refused anyway, with that reason
+                outcome = RobotsOutcome(origin, host, 404)
+            elif exc.reason == "http-status" and exc.status:
+                outcome = RobotsOutcome(origin, host, exc.status, error=str(exc))
+            else:
+                outcome = RobotsOutcome(origin, host, None, error=str(exc))
+        except Exception as exc:  # a bug: treat as unreachable, so it is retried and then given up
+            log.exception("unexpected error fetching %s/robots.txt", origin)
+            outcome = RobotsOutcome(origin, host, None, error=f"internal error: {exc}")
+        finally:
+            self.board.finish(host)
+            self.inbox.wake()
         self._page_results.append(outcome)
-        self.inbox.wake()
+
+    def _on_robots(self, outcome: RobotsOutcome) -> None:
+        delay = self.robots.fetched(outcome.origin, outcome.status, outcome.body)
+        if delay:
+            delay = min(delay, MAX_CRAWL_DELAY)
+            self.board.set_host_delay(outcome.host, delay)
+            log.info("%s/robots.txt asks for a Crawl-delay of %g s; honouring it", outcome.origin, delay)
+        if outcome.status is None or outcome.status >= 500:
+            if self.robots.given_up(outcome.origin + "/"):
+                log.warning("%s/robots.txt could not be read (%s); giving up on that site",
+                            outcome.origin, outcome.error)
+            else:
+                log.warning("%s/robots.txt could not be read (%s); its pages and images wait and it is "
+                            "tried again later", outcome.origin, outcome.error)
+                return
+        for task in self._parked.pop(outcome.origin, []):
+            self._admit(task)
+
+    def _admit(self, task: dict) -> None:
+        """Hand a task out if robots.txt allows it, record it if not, park it until we know."""
+        verdict = self.robots.verdict(task["url"])
+        if verdict is None:
+            self._parked[origin_of(task["url"])].append(task)
+        elif verdict:
+            self.board.add(task)
+        elif self.robots.given_up(task["url"]):
+            self._record(task, None, error="robots.txt of its site could not be read", reason="robots-unavailable")
+        else:
+            self._record(task, None, error="robots.txt disallows it", reason="robots")
 
     def _on_page(self, outcome: PageOutcome) -> None:
-        self._pages_in_flight -= 1
         self._journal.page_finished(outcome.url, outcome.depth, ok=not outcome.error)
         if outcome.error:
             self.summary.pages_failed[outcome.reason or "error"] += 1
@@ -310,11 +427,16 @@ class Master:
         if url in self._seen_images:
             return
         self._seen_images.add(url)
-        task = make_task(self._next_id, url, page, max_bytes=self.cfg.max_bytes, timeout=self.cfg.timeout)
+        task = self._make_task(self._next_id, url, page)
         self._next_id += 1
         self._outstanding[task["id"]] = task
         self._journal.task_added(task["id"], url, page)
-        self.board.add(task)
+        self._admit(task)
+
+    def _make_task(self, task_id: int, url: str, page: str | None, attempt: int = 1) -> dict:
+        return make_task(task_id, url, page, attempt=attempt, max_bytes=self.cfg.max_bytes,
+                         timeout=self.cfg.timeout, retries=self.cfg.retries, accept=list(self.cfg.accept),
+                         min_bytes=self.cfg.min_bytes)
 
     def _on_result(self, item) -> None:
         try:
@@ -362,7 +484,7 @@ class Master:
 
     def _record(self, task: dict, result: dict | None, *, error: str | None = None,
                 reason: str | None = None) -> None:
-        rec = manifest.record(task, result, attempts=task["attempt"], error=error, reason=reason)
+        rec = manifest.record(task, result, error=error, reason=reason)
         self._manifest.write(rec)
         del self._outstanding[task["id"]]
         self._done_ids.add(task["id"])
@@ -376,7 +498,7 @@ class Master:
     def _drain_after_stop(self) -> None:
         log.warning("stopping: no more tasks handed out; waiting up to %.0f s for results in flight",
                     STOP_GRACE_SECONDS)
-        self.board.finish()
+        self.board.finish_crawl()
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         while time.monotonic() < deadline and self.board.counts()[1]:
             for item in self.inbox.drain(timeout=0.1):
@@ -403,7 +525,7 @@ class Master:
         workers = sum(1 for age in self.board.status()["workers"].values() if age < 15)
         s = self.summary
         log.info("pages %d done, %d queued | images %d ok, %d failed, %d queued, %d leased | %.1f MB | workers %d",
-                 s.pages_ok + sum(s.pages_failed.values()), len(self._pages) + self._pages_in_flight,
+                 s.pages_ok + sum(s.pages_failed.values()), len(self._pages) + self._jobs_in_flight,
                  s.images_ok, sum(s.images_failed.values()), pending, leased, s.bytes / 1e6, workers)
 
 

@@ -38,9 +38,18 @@ class InvalidMessage(ValueError):
 
 
 def make_task(task_id: int, url: str, page: str | None, *, attempt: int = 1,
-              max_bytes: int, timeout: float) -> dict[str, Any]:
-    return {"v": VERSION, "kind": "task", "id": task_id, "url": url, "page": page,
+              max_bytes: int, timeout: float, retries: int = 0, accept: list[str] | None = None,
+              min_bytes: int = 0) -> dict[str, Any]:
+    """A download task. `retries`, `accept` (image kinds) and `min_bytes` are optional on the wire."""
+    task = {"v": VERSION, "kind": "task", "id": task_id, "url": url, "page": page,
             "attempt": attempt, "max_bytes": max_bytes, "timeout": timeout}
+    if retries:
+        task["retries"] = retries
+    if accept:
+        task["accept"] = list(accept)
+    if min_bytes:
+        task["min_bytes"] = min_bytes
+    return task
 
 
 def validate_task(item: Any) -> dict[str, Any]:
@@ -57,6 +66,13 @@ def validate_task(item: Any) -> dict[str, Any]:
     _check(item, "timeout", (int, float))
     if item["max_bytes"] <= 0 or not _finite_positive(item["timeout"]):
         raise InvalidMessage("task limits must be positive")
+    for key in ("retries", "min_bytes"):
+        if key in item and (isinstance(item[key], bool) or not isinstance(item[key], int) or not 0 <= item[key] <= 10**12):
+            raise InvalidMessage(f"field {key!r} is {_describe(item[key])}")
+    accept = item.get("accept")
+    if accept is not None and (not isinstance(accept, list) or len(accept) > 20
+                               or not all(isinstance(k, str) and len(k) < 10 for k in accept)):
+        raise InvalidMessage(f"field 'accept' is {_describe(accept)}")
     return item
 
 
@@ -64,11 +80,15 @@ def make_result(task: dict[str, Any], *, ok: bool, worker: str, elapsed: float,
                 final_url: str | None = None, path: str | None = None, nbytes: int = 0,
                 sha256: str | None = None, content_type: str | None = None,
                 status: int | None = None, error: str | None = None,
-                reason: str | None = None) -> dict[str, Any]:
-    return {"v": VERSION, "kind": "result", "id": task["id"], "url": task["url"],
-            "final_url": final_url, "ok": ok, "path": path, "bytes": nbytes, "sha256": sha256,
-            "content_type": content_type, "status": status, "error": error, "reason": reason,
-            "worker": worker, "elapsed": round(float(elapsed), 4)}
+                reason: str | None = None, attempts: int = 1,
+                duplicate_of: str | None = None) -> dict[str, Any]:
+    result = {"v": VERSION, "kind": "result", "id": task["id"], "url": task["url"],
+              "final_url": final_url, "ok": ok, "path": path, "bytes": nbytes, "sha256": sha256,
+              "content_type": content_type, "status": status, "error": error, "reason": reason,
+              "worker": worker, "elapsed": round(float(elapsed), 4), "attempts": attempts}
+    if duplicate_of:
+        result["duplicate_of"] = duplicate_of
+    return result
 
 
 def validate_result(item: Any) -> dict[str, Any]:
@@ -94,6 +114,12 @@ def validate_result(item: Any) -> dict[str, Any]:
             raise InvalidMessage(f"result field {key!r} is too long ({len(value)} chars)")
     if item["bytes"] < 0 or not (math.isfinite(item["elapsed"]) and item["elapsed"] >= 0):
         raise InvalidMessage("result sizes and times must be non-negative")
+    attempts = item.get("attempts", 1)
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 1000:
+        raise InvalidMessage(f"result field 'attempts' is {_describe(attempts)}")
+    dup = item.get("duplicate_of")
+    if dup is not None and (not isinstance(dup, str) or not dup or len(dup) > MAX_PATH_CHARS):
+        raise InvalidMessage(f"result field 'duplicate_of' is {_describe(dup)}")
     if item["ok"]:
         if not item["path"] or not item["sha256"] or len(item["sha256"]) != 64:
             raise InvalidMessage("an ok result needs a path and a sha256")

@@ -136,6 +136,42 @@ def _make_dirs_checked(root: Path, parts: list[str]) -> None:  # pragma: no cove
         path.mkdir(exist_ok=True)
 
 
+CONTENT_INDEX = Path(".crawler") / "content"
+
+
+def claim_content(root: Path, site: str, sha256: str, rel: str) -> str | None:
+    """Claim these bytes for `rel`; or return the path an earlier file with the same bytes
+    from the same site has (so a site's 50 copies of a logo cost one file).
+
+    The index is a file per (sha256, site) created with O_EXCL, so workers sharing a folder
+    agree on the first copy without talking to each other.
+    """
+    folder = Path(root) / CONTENT_INDEX / sha256[:2]
+    folder.mkdir(parents=True, exist_ok=True)
+    entry = folder / f"{sha256}@{_index_safe(site)}"
+    try:
+        fd = os.open(entry, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except FileExistsError:
+        try:
+            first = entry.read_text(encoding="utf-8")
+        except OSError:
+            return None
+        try:
+            if first != rel and safe_join(root, first).is_file():
+                return first
+        except ValueError:
+            pass
+        entry.write_text(rel, encoding="utf-8")  # the first copy is gone (or was this one): take over
+        return None
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(rel)
+    return None
+
+
+def _index_safe(site: str) -> str:
+    return "".join(c if c.isalnum() or c in ".-_" else "_" for c in site)[:200]
+
+
 def _owner_alive(name: str) -> bool:
     """Is the process that writes this temporary file still running (on this host)?"""
     try:
@@ -163,7 +199,7 @@ def remove_partials(root: Path) -> int:
         return 0
     for dirpath, dirnames, filenames in os.walk(root):
         # never descend into the master's state folder or through symlinks
-        dirnames[:] = [d for d in dirnames if d != ".crawler" and not os.path.islink(os.path.join(dirpath, d))]
+        dirnames[:] = [d for d in dirnames if d != ".crawler" and not os.path.islink(os.path.join(dirpath, d))]  # noqa: E501
         for name in filenames:
             if is_temp_name(name) and not _owner_alive(name):
                 try:

@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import fetch, imagetype, naming, storage
+from urllib.parse import urlsplit
+
+from . import fetch, imagetype, naming, retry, storage
 from .config import EXIT_INTERRUPTED, EXIT_KEY_REFUSED, EXIT_UNREACHABLE, WorkerConfig
-from .errors import ConnectError, CrawlerError, FetchError, NotAnImageError
+from .errors import ConnectError, CrawlerError, FetchError, FilteredError, NotAnImageError
 from .messages import InvalidMessage, is_stop, make_result, validate_task
 from .netguard import NetPolicy
 from .queues import ForbiddenPickle, MasterLink, format_address
@@ -39,41 +41,69 @@ class WorkerStats:
     reasons: dict[str, int] = field(default_factory=dict)
 
 
-def download(task: dict, cfg: WorkerConfig, session) -> dict:
-    """Download one task's image under cfg.out and return its result record. Never raises."""
+def download(task: dict, cfg: WorkerConfig, session, *, sleep=time.sleep) -> dict:
+    """Download one task's image under cfg.out, retrying what is worth retrying, and return
+    its result record. Never raises."""
     start = time.perf_counter()
+    retries = task.get("retries", 0)
+    attempt = 1
+    while True:
+        try:
+            return _download_once(task, cfg, session, start, attempt)
+        except FetchError as exc:
+            wait = retry.wait_seconds(attempt, exc.retry_after) if retry.should_retry(exc.reason, exc.status) else None
+            if wait is None or attempt > retries:
+                return make_result(task, ok=False, worker=cfg.name, elapsed=time.perf_counter() - start,
+                                   final_url=exc.final_url, status=exc.status, error=str(exc),
+                                   reason=exc.reason, attempts=attempt)
+            log.warning("retrying %s in %.1f s after %s (attempt %d of %d)", task["url"], wait, exc,
+                        attempt + 1, retries + 1)
+            sleep(wait)
+            attempt += 1
+        except (CrawlerError, ValueError) as exc:
+            return make_result(task, ok=False, worker=cfg.name, elapsed=time.perf_counter() - start,
+                               error=str(exc), reason=getattr(exc, "reason", "storage"), attempts=attempt)
+        except Exception as exc:  # a bug must cost one image, not the worker
+            log.exception("unexpected error downloading %s", task["url"])
+            return make_result(task, ok=False, worker=cfg.name, elapsed=time.perf_counter() - start,
+                               error=f"internal error: {type(exc).__name__}: {exc}", reason="internal",
+                               attempts=attempt)
+
+
+def _download_once(task: dict, cfg: WorkerConfig, session, start: float, attempt: int) -> dict:
     max_bytes = min(task["max_bytes"], cfg.max_bytes)
     timeout = min(float(task["timeout"]), cfg.timeout)
-    try:
-        with fetch.open_body(session, task["url"], max_bytes=max_bytes, timeout=timeout,
-                             accept="image/*,*/*;q=0.8") as body:
-            kind, why = imagetype.is_image(body.head, body.content_type)
-            if kind is None:
-                raise NotAnImageError(why or "not an image", status=body.status, final_url=body.final_url)
-            rel = naming.relative_path(task["url"], kind)
-            out = storage.AtomicFile(cfg.out, rel)
-            try:
-                out.write(body.head)
-                for chunk in body.rest():
-                    out.write(chunk)
-            except BaseException:
-                out.abort()
-                raise
+    with fetch.open_body(session, task["url"], max_bytes=max_bytes, timeout=timeout,
+                         accept="image/*,*/*;q=0.8") as body:
+        kind, why = imagetype.is_image(body.head, body.content_type)
+        if kind is None:
+            raise NotAnImageError(why or "not an image", status=body.status, final_url=body.final_url)
+        accept = task.get("accept")
+        if accept and kind not in accept:
+            raise FilteredError(f"type {kind} is not accepted (--accept {','.join(accept)})",
+                                status=body.status, final_url=body.final_url)
+        rel = naming.relative_path(task["url"], kind)
+        out = storage.AtomicFile(cfg.out, rel)
+        try:
+            out.write(body.head)
+            for chunk in body.rest():
+                out.write(chunk)
+            if out.size < task.get("min_bytes", 0):
+                raise FilteredError(f"{out.size} bytes is below --min-bytes {task['min_bytes']}",
+                                    status=body.status, final_url=body.final_url)
+            sha = out.sha256.hexdigest()
+            first = storage.claim_content(cfg.out, urlsplit(task["url"]).hostname or "", sha, rel)
+        except BaseException:
+            out.abort()
+            raise
+        if first is None:
             out.commit()
-            return make_result(task, ok=True, worker=cfg.name, elapsed=time.perf_counter() - start,
-                               final_url=body.final_url, path=rel, nbytes=out.size,
-                               sha256=out.sha256.hexdigest(), content_type=body.content_type,
-                               status=body.status)
-    except FetchError as exc:
-        return make_result(task, ok=False, worker=cfg.name, elapsed=time.perf_counter() - start,
-                           final_url=exc.final_url, status=exc.status, error=str(exc), reason=exc.reason)
-    except (CrawlerError, ValueError) as exc:
-        return make_result(task, ok=False, worker=cfg.name, elapsed=time.perf_counter() - start,
-                           error=str(exc), reason=getattr(exc, "reason", "storage"))
-    except Exception as exc:  # a bug must cost one image, not the worker
-        log.exception("unexpected error downloading %s", task["url"])
-        return make_result(task, ok=False, worker=cfg.name, elapsed=time.perf_counter() - start,
-                           error=f"internal error: {type(exc).__name__}: {exc}", reason="internal")
+        else:
+            out.abort()  # the same bytes from this site are stored already
+        return make_result(task, ok=True, worker=cfg.name, elapsed=time.perf_counter() - start,
+                           final_url=body.final_url, path=first or rel, nbytes=out.size, sha256=sha,
+                           content_type=body.content_type, status=body.status, attempts=attempt,
+                           duplicate_of=first)
 
 
 class Worker:

@@ -122,3 +122,65 @@ def manifest_lines(out: Path) -> int:
         return (out / "manifest.jsonl").read_bytes().count(b"\n")
     except FileNotFoundError:
         return 0
+
+
+class Recorder:
+    """What a test server saw: (start time, host, path) of every request and peak concurrency per host."""
+
+    def __init__(self):
+        import threading
+        self.lock = threading.Lock()
+        self.requests: list[tuple[float, str, str]] = []
+        self.in_flight: dict[str, int] = {}
+        self.peak: dict[str, int] = {}
+
+    def begin(self, host: str, path: str) -> None:
+        import time
+        with self.lock:
+            self.requests.append((time.monotonic(), host, path))
+            self.in_flight[host] = self.in_flight.get(host, 0) + 1
+            self.peak[host] = max(self.peak.get(host, 0), self.in_flight[host])
+
+    def end(self, host: str) -> None:
+        with self.lock:
+            self.in_flight[host] -= 1
+
+    def paths(self) -> list[str]:
+        with self.lock:
+            return [p for _, _, p in self.requests]
+
+
+def serve_recorded(root: Path, recorder: Recorder, *, host: str = "127.0.0.1", delay: float = 0.0,
+                   routes: dict | None = None):
+    """Serve root (plus scripted `routes`: path -> list of (status, headers, body), one per hit,
+    the last repeating) on host:0, recording every request."""
+    import threading
+    import time
+    from functools import partial
+
+    from crawler.demo import QuietHandler, StaticServer
+
+    routes = {k: list(v) for k, v in (routes or {}).items()}
+
+    class Handler(QuietHandler):
+        def do_GET(self):
+            name = self.headers.get("Host", "").rsplit(":", 1)[0]
+            recorder.begin(name, self.path)
+            try:
+                time.sleep(delay)
+                script = routes.get(self.path.split("?")[0])
+                if script is None:
+                    return super().do_GET()
+                status, headers, body = script.pop(0) if len(script) > 1 else script[0]
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            finally:
+                recorder.end(name)
+
+    server = StaticServer((host, 0), partial(Handler, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://{host}:{server.server_address[1]}/"

@@ -63,7 +63,7 @@ def test_release_puts_tasks_back_at_the_front_only_for_their_holder():
 
 def test_finished_board_answers_stop_and_remembers_who_was_told():
     board = TaskBoard(10)
-    board.finish()
+    board.finish_crawl()
     items = board.get_many("w1", 4, 0.5)
     assert len(items) == 1 and is_stop(items[0])
     assert board.workers_told_to_stop() == {"w1"}

@@ -1,0 +1,54 @@
+"""Per-host limits for the whole cluster: requests in flight and time between starts.
+
+The master holds one HostGate and consults it wherever a request to a host is about to
+start: a page or robots.txt it fetches itself, or an image task it hands to a worker. A task
+counts as in flight from the moment it is leased until its result (or its lease expiry)
+comes back, so the limit holds over every worker together, whatever their number.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Callable
+
+
+class HostGate:
+    def __init__(self, per_host: int, delay: float, clock: Callable[[], float] = time.monotonic):
+        self.per_host = per_host
+        self.delay = delay
+        self._clock = clock
+        self.in_flight: Counter[str] = Counter()
+        self._next_start: dict[str, float] = {}
+        self._host_delay: dict[str, float] = {}
+
+    def set_delay(self, host: str, seconds: float) -> None:
+        """A host's own minimum delay (robots.txt Crawl-delay); --delay still applies if larger."""
+        self._host_delay[host] = seconds
+
+    def delay_for(self, host: str) -> float:
+        return max(self.delay, self._host_delay.get(host, 0.0))
+
+    def ready(self, host: str, now: float | None = None) -> bool:
+        now = self._clock() if now is None else now
+        return self.in_flight[host] < self.per_host and now >= self._next_start.get(host, 0.0)
+
+    def start(self, host: str, now: float | None = None) -> None:
+        now = self._clock() if now is None else now
+        self.in_flight[host] += 1
+        delay = self.delay_for(host)
+        if delay:
+            self._next_start[host] = now + delay
+
+    def try_start(self, host: str) -> bool:
+        now = self._clock()
+        if not self.ready(host, now):
+            return False
+        self.start(host, now)
+        return True
+
+    def finish(self, host: str) -> None:
+        if self.in_flight[host] > 0:
+            self.in_flight[host] -= 1
+            if not self.in_flight[host]:
+                del self.in_flight[host]

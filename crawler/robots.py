@@ -1,0 +1,98 @@
+"""robots.txt: fetched once per origin, honoured for pages and images, Crawl-delay included.
+
+A missing robots.txt (any 4xx) allows everything. One that answers 5xx, times out or cannot
+be reached defers its origin: its pages and images wait, and the fetch is tried again with
+backoff, rather than crawling blind; after `MAX_TRIES` the origin is given up and its URLs
+are recorded as such. Parsing is protego's (Scrapy's robots.txt parser).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+from urllib.parse import urlsplit
+
+from protego import Protego
+
+MAX_TRIES = 4
+RETRY_SECONDS = 5.0
+MAX_ROBOTS_BYTES = 512 * 1024
+
+UNKNOWN, PENDING, READY, DEFERRED, GIVEN_UP = "unknown", "pending", "ready", "deferred", "given-up"
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@dataclass
+class _Origin:
+    state: str = UNKNOWN
+    parser: Protego | None = None  # None when READY: everything is allowed
+    tries: int = 0
+    retry_at: float = 0.0
+
+
+class Robots:
+    def __init__(self, user_agent: str, *, ignore: bool = False, clock: Callable[[], float] = time.monotonic):
+        self.user_agent = user_agent
+        self.ignore = ignore
+        self._clock = clock
+        self._origins: dict[str, _Origin] = {}
+
+    def verdict(self, url: str) -> bool | None:
+        """True: may fetch; False: disallowed (or the origin's robots.txt was given up); None: not known yet."""
+        if self.ignore:
+            return True
+        entry = self._origins.get(origin_of(url))
+        if entry is None or entry.state in (UNKNOWN, PENDING, DEFERRED):
+            if entry is None:
+                self._origins[origin_of(url)] = _Origin()
+            return None
+        if entry.state == GIVEN_UP:
+            return False
+        return entry.parser is None or entry.parser.can_fetch(url, self.user_agent)
+
+    def given_up(self, url: str) -> bool:
+        entry = self._origins.get(origin_of(url))
+        return entry is not None and entry.state == GIVEN_UP
+
+    def due(self) -> list[str]:
+        """Origins whose robots.txt should be fetched now; they become pending."""
+        now = self._clock()
+        out = []
+        for origin, entry in self._origins.items():
+            if entry.state == UNKNOWN or (entry.state == DEFERRED and now >= entry.retry_at):
+                entry.state = PENDING
+                out.append(origin)
+        return out
+
+    def not_started(self, origin: str) -> None:
+        """A due fetch could not start yet (the host's limits): try again on the next round."""
+        entry = self._origins[origin]
+        entry.state = UNKNOWN if entry.tries == 0 else DEFERRED
+
+    def fetched(self, origin: str, status: int | None, body: bytes | None) -> float | None:
+        """Record a fetch: status None for a connection failure or timeout. Returns a Crawl-delay, if any."""
+        entry = self._origins[origin]
+        entry.tries += 1
+        if status is not None and 200 <= status < 300:
+            entry.state = READY
+            entry.parser = Protego.parse((body or b"").decode("utf-8", "replace"))
+            delay = entry.parser.crawl_delay(self.user_agent)
+            return float(delay) if delay else None
+        if status is not None and 400 <= status < 500:
+            entry.state, entry.parser = READY, None  # no robots.txt: everything is allowed
+            return None
+        if entry.tries >= MAX_TRIES:
+            entry.state = GIVEN_UP
+        else:
+            entry.state = DEFERRED
+            entry.retry_at = self._clock() + RETRY_SECONDS * 2 ** (entry.tries - 1)
+        return None
+
+    def pending(self) -> bool:
+        """Is any robots.txt still to be settled?"""
+        return any(e.state in (UNKNOWN, PENDING, DEFERRED) for e in self._origins.values())
