@@ -270,7 +270,8 @@ class Worker:
             return False
         want = 2 * self.cfg.threads - busy
         if want > 0:
-            items = self.link.tasks.get_many(self.cfg.name, want, 0 if backlog else IDLE_WAIT)
+            idle = max(0, self.cfg.threads - busy)  # tasks of hosts with a delay go to free threads only
+            items = self.link.tasks.get_many(self.cfg.name, want, 0 if backlog else IDLE_WAIT, idle)
             self._accept(items)
         elif not backlog:
             self._wait_activity()

@@ -1,0 +1,131 @@
+"""Pure parts of politeness: the host gate, the board's per-host queues, robots, retry timing."""
+
+import random
+
+import pytest
+
+from crawler.board import TaskBoard
+from crawler.messages import make_task
+from crawler.politeness import HostGate
+from crawler.retry import parse_retry_after, should_retry, wait_seconds
+from crawler.robots import Robots
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def task(i, host="a"):
+    return make_task(i, f"http://{host}/{i}.jpg", None, max_bytes=10, timeout=1.0)
+
+
+def test_gate_limits_in_flight_and_spaces_starts():
+    clock = Clock()
+    gate = HostGate(per_host=2, delay=1.0, clock=clock)
+    assert gate.try_start("h") and not gate.try_start("h")  # delay
+    clock.now += 1
+    assert gate.try_start("h")
+    clock.now += 1
+    assert not gate.try_start("h")  # two in flight
+    gate.finish("h")
+    assert gate.try_start("h") and gate.try_start("other")
+
+
+def test_a_crawl_delay_raises_the_delay_for_its_host_only():
+    gate = HostGate(per_host=8, delay=0.5)
+    gate.set_delay("slow", 3.0)
+    assert gate.delay_for("slow") == 3.0 and gate.delay_for("fast") == 0.5
+
+
+def test_board_hands_out_hosts_in_turn_and_respects_their_limits():
+    board = TaskBoard(60, gate=HostGate(per_host=2, delay=0.0))
+    board.add_many([task(i, "a") for i in range(1, 6)] + [task(i, "b") for i in range(6, 8)])
+    got = board.get_many("w", 10)
+    assert sorted(t["url"].split("/")[2] for t in got) == ["a", "a", "b", "b"]
+    assert board.get_many("w", 10) == []  # both hosts at their limit
+    board.ack(got[0]["id"])
+    assert len(board.get_many("w", 10)) == 1
+
+
+def test_board_gives_delayed_hosts_only_to_idle_threads():
+    clock = Clock()
+    board = TaskBoard(60, clock=clock, gate=HostGate(per_host=8, delay=0.2, clock=clock))
+    board.add_many([task(i) for i in range(1, 4)])
+    assert board.get_many("w", 8, 0, idle=0) == []
+    assert len(board.get_many("w", 8, 0, idle=3)) == 1  # and one per delay
+    clock.now += 0.2
+    assert len(board.get_many("w", 8, 0, idle=3)) == 1
+
+
+def test_expired_and_released_leases_free_their_host():
+    clock = Clock()
+    board = TaskBoard(10, clock=clock, gate=HostGate(per_host=1, delay=0.0, clock=clock))
+    board.add_many([task(1), task(2)])
+    first = board.get_many("w", 2)
+    assert len(first) == 1
+    clock.now += 11
+    assert len(board.take_expired()) == 1
+    second = board.get_many("w", 2)
+    assert len(second) == 1
+    assert board.release("w", [second[0]["id"]]) == 1
+    assert len(board.get_many("w", 2)) == 1
+
+
+@pytest.mark.parametrize("status, body, url, allowed", [
+    (200, b"User-agent: *\nDisallow: /private/", "http://h/private/x.jpg", False),
+    (200, b"User-agent: *\nDisallow: /private/", "http://h/public/x.jpg", True),
+    (200, b"User-agent: crawler\nDisallow: /\n\nUser-agent: *\nAllow: /", "http://h/x", False),
+    (404, None, "http://h/anything", True),
+    (403, None, "http://h/anything", True),
+])
+def test_robots_verdicts(status, body, url, allowed):
+    robots = Robots("crawler/0.1")
+    assert robots.verdict(url) is None and robots.due() == ["http://h"]
+    robots.fetched("http://h", status, body)
+    assert robots.verdict(url) is allowed
+
+
+def test_robots_5xx_defers_with_backoff_then_gives_up():
+    clock = Clock()
+    robots = Robots("crawler", clock=clock)
+    robots.verdict("http://h/x")
+    for attempt in range(4):
+        due = robots.due()
+        assert due == ["http://h"], attempt
+        robots.fetched("http://h", 503, None)
+        assert robots.due() == []
+        clock.now += 1000
+    assert robots.verdict("http://h/x") is False and robots.given_up("http://h/x")
+
+
+def test_crawl_delay_is_reported():
+    robots = Robots("crawler")
+    robots.verdict("http://h/")
+    robots.due()
+    assert robots.fetched("http://h", 200, b"User-agent: *\nCrawl-delay: 2.5\n") == 2.5
+
+
+@pytest.mark.parametrize("reason, status, retry", [
+    ("network", None, True), ("timeout", None, True), ("http-status", 503, True), ("http-status", 429, True),
+    ("http-status", 408, True), ("http-status", 404, False), ("http-status", 403, False), ("not-an-image", 200, False),
+    ("too-large", 200, False), ("blocked-address", None, False),
+])
+def test_what_is_retried(reason, status, retry):
+    assert should_retry(reason, status) is retry
+
+
+def test_retry_after_in_seconds_or_as_a_date():
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412480.0) == 10.0
+    assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+
+
+def test_backoff_grows_with_jitter_and_a_long_retry_after_means_no_retry():
+    rng = random.Random(1)
+    waits = [wait_seconds(a, None, rng) for a in (1, 2, 3, 4)]
+    assert 0.25 <= waits[0] <= 0.5 and 2.0 <= waits[3] <= 4.0
+    assert wait_seconds(1, 5.0) == 5.0 and wait_seconds(1, 3600.0) is None
