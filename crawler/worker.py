@@ -271,12 +271,19 @@ class Worker:
         want = 2 * self.cfg.threads - busy
         if want > 0:
             idle = max(0, self.cfg.threads - busy)  # tasks of hosts with a delay go to free threads only
-            items = self.link.tasks.get_many(self.cfg.name, want, 0 if backlog else IDLE_WAIT, idle)
+            # Wait on the master only when nothing is running here: a download about to finish
+            # must not sit in the outbox while we wait for tasks (its result may be what frees
+            # the host's limit for the next task).
+            wait = IDLE_WAIT if busy == 0 and not backlog else 0
+            items = self.link.tasks.get_many(self.cfg.name, want, wait, idle)
             self._accept(items)
-        elif not backlog:
-            self._wait_activity()
-            if time.monotonic() - last_call > HEARTBEAT_SECONDS:
-                self._finished = bool(self.link.tasks.heartbeat(self.cfg.name)) or self._finished
+            if items or backlog or wait:
+                return False
+        elif backlog:
+            return False
+        self._wait_activity()  # until a download finishes, or a short while
+        if time.monotonic() - last_call > HEARTBEAT_SECONDS:
+            self._finished = bool(self.link.tasks.heartbeat(self.cfg.name)) or self._finished
         return False
 
     def _accept(self, items: Any) -> None:
