@@ -59,6 +59,7 @@ class TaskBoard:
         self.workers: dict[str, float] = {}  # worker name -> last contact (clock)
         self.dropped = 0
         self.crawl_settings: dict = {}  # what workers need to know of the crawl (plain data)
+        self.master_stats: dict = {}    # the master's own counts, for `crawler status` (plain data)
 
     # -- master side ---------------------------------------------------------------
     def add(self, task: dict, *, front: bool = False) -> None:
@@ -243,11 +244,14 @@ class TaskBoard:
             return self._finished
 
     def status(self) -> dict:
+        """What `crawler status` shows: queue state, workers' last contact, the master's counts."""
         with self._lock:
             now = self._clock()
             return {"pending": len(self._pending_host), "leased": len(self._leased),
                     "finished": self._finished,
-                    "workers": {w: round(now - t, 1) for w, t in self.workers.items()}}
+                    "workers": {w: round(now - t, 1) for w, t in self.workers.items() if w != "anonymous"},
+                    "host_queues": {h: len(q) for h, q in sorted(self._queues.items(), key=lambda i: -len(i[1]))[:20]},
+                    **self.master_stats}
 
 
 class ResultInbox:

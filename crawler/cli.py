@@ -8,9 +8,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
-from . import __version__, authkey, config, queues, urls
+from . import __version__, authkey, config, logs, queues, urls
+from .progress import make_progress, use_live_display
 from .board import MAX_WAIT
 from .config import CrawlConfig, WorkerConfig, parse_address
 from .errors import AuthkeyError, AuthkeyTooOpenError, AuthkeyTooShortError, ConfigError, CrawlerError
@@ -68,9 +70,17 @@ def _crawl_options(p: argparse.ArgumentParser) -> None:
                    help="start over instead of resuming the crawl recorded in OUT/.crawler/")
 
 
+def _config_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, default=None, metavar="FILE",
+                   help="a TOML file with the same keys as these flags (max-depth = 3); flags win")
+
+
 def _verbosity(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     p.add_argument("-v", "--verbose", action="store_true", help="log every page and download")
+    p.add_argument("--log-file", default=None, metavar="FILE", help="write the log to FILE instead of stderr")
+    p.add_argument("--log-format", choices=("text", "json"), default="text",
+                   help="text for people, json (one object per line) for machines (default: text)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--listen", default=f"{config.DEFAULT_LISTEN_HOST}:{config.DEFAULT_PORT}", metavar="HOST:PORT",
                    help="address to serve the queues on (default: %(default)s; loopback only)")
     _crawl_options(m)
+    _config_option(m)
     _verbosity(m)
 
     w = sub.add_parser("worker", allow_abbrev=False, help="download images handed out by a master", formatter_class=fmt,
@@ -106,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a master that does not answer a call for this long counts as lost (default: %(default)s s)")
     w.add_argument("--authkey-file", type=Path, default=None, metavar="FILE",
                    help="authkey file (mode 600); default: $CRAWLER_AUTHKEY, else OUT/.crawler/authkey")
+    _config_option(w)
     _verbosity(w)
 
     r = sub.add_parser("run", allow_abbrev=False, help="master and N local workers in one command", formatter_class=fmt,
@@ -116,7 +128,30 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--listen", default=f"{config.DEFAULT_LISTEN_HOST}:0", metavar="HOST:PORT",
                    help="address to serve the queues on, for more workers to join (default: loopback, a free port)")
     _crawl_options(r)
+    _config_option(r)
     _verbosity(r)
+
+    s = sub.add_parser("status", allow_abbrev=False, help="ask a running master how its crawl goes", formatter_class=fmt,
+                       epilog="example:\n  crawler status --connect 127.0.0.1:50000 --out downloads --json")
+    s.add_argument("--connect", required=True, metavar="HOST:PORT", help="the master's address")
+    s.add_argument("--out", type=Path, default=Path(config.DEFAULT_OUT), help="where to look for the authkey (OUT/.crawler/authkey)")
+    s.add_argument("--authkey-file", type=Path, default=None, metavar="FILE", help="authkey file (mode 600)")
+    s.add_argument("--json", action="store_true", help="print the status as JSON")
+    _verbosity(s)
+
+    e = sub.add_parser("extract", allow_abbrev=False, help="show what the master would take from one page",
+                       formatter_class=fmt, epilog="examples:\n  crawler extract https://example.com/gallery.html\n"
+                                                   "  crawler extract saved.html --base https://example.com/ --json")
+    e.add_argument("page", help="a page URL, or a local HTML file")
+    e.add_argument("--base", default=None, metavar="URL", help="the URL a local file is read as (default: http://localhost/FILE)")
+    e.add_argument("--allow-domain", action="append", default=[], metavar="D", help="also in scope: D and its subdomains")
+    e.add_argument("--include", action="append", default=[], metavar="REGEX")
+    e.add_argument("--exclude", action="append", default=[], metavar="REGEX")
+    e.add_argument("--same-host-images", action="store_true")
+    e.add_argument("--timeout", type=float, default=config.DEFAULT_TIMEOUT)
+    e.add_argument("--user-agent", default=config.DEFAULT_USER_AGENT, metavar="UA")
+    e.add_argument("--json", action="store_true", help="print the result as JSON")
+    _verbosity(e)
 
     d = sub.add_parser("demo", allow_abbrev=False, help="crawl the bundled demo site, offline", formatter_class=fmt,
                        epilog="example:\n  crawler demo --out /tmp/demo")
@@ -126,12 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def setup_logging(args: argparse.Namespace) -> None:
-    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(message)s", datefmt="%H:%M:%S",
-                        stream=sys.stderr, force=True)
-    if not args.verbose:
-        logging.getLogger("urllib3").setLevel(logging.WARNING)
+def setup_logging(args: argparse.Namespace):
+    """Set up logging; returns the console a live progress display draws on, or None."""
+    live = args.command in ("master", "run", "demo") and use_live_display(args.quiet, args.log_format, args.log_file)
+    return logs.setup(quiet=args.quiet, verbose=args.verbose, log_file=args.log_file,
+                      log_format=args.log_format, live=live)
 
 
 def read_seeds(path: Path) -> list[str]:
@@ -192,7 +226,8 @@ def run_master(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str,
         if on_ready:
             on_ready(address)
 
-    master = Master(cfg, key, listen, on_ready=announce, should_abort=should_abort, fresh=fresh)
+    master = Master(cfg, key, listen, on_ready=announce, should_abort=should_abort, fresh=fresh,
+                    progress=make_progress(live=CONSOLE.get("console") is not None, console=CONSOLE.get("console")))
     _install_stop_handlers(master.request_stop, hard_exit_code=EXIT_INTERRUPTED)
     summary = master.run()
     if master.already_finished:
@@ -240,12 +275,16 @@ def run_local(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str, 
     def start_workers(address):
         env = dict(os.environ, **{config.AUTHKEY_ENV: key.decode()})
         host = "127.0.0.1" if address[0] in ("0.0.0.0", "") else "::1" if address[0] == "::" else address[0]
-        for _ in range(workers):
-            procs.append(subprocess.Popen(
+        for n in range(1, workers + 1):
+            p = subprocess.Popen(
                 [sys.executable, "-m", "crawler", "worker", "--connect", f"[{host}]:{address[1]}" if ":" in host
                  else f"{host}:{address[1]}", "--out", str(cfg.out), "--threads", str(threads),
                  "--max-bytes", str(cfg.max_bytes), "--timeout", str(cfg.timeout),
-                 "--user-agent", cfg.user_agent, "--reconnect-timeout", "30", *verbosity], env=env))
+                 "--user-agent", cfg.user_agent, "--reconnect-timeout", "30", "--log-format", "json", *verbosity],
+                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            procs.append(p)
+            # the workers' logs come through this process, so they share its format and display
+            threading.Thread(target=logs.relay, args=(p.stderr, f"[worker {n}]"), daemon=True).start()
 
     def all_workers_gone() -> str | None:
         if procs and all(p.poll() is not None for p in procs):
@@ -284,17 +323,84 @@ def cmd_run(args) -> int:
                      verbosity=_verbosity_flags(args), fresh=args.fresh)
 
 
+def cmd_status(args) -> int:
+    import json
+
+    from .inspect import status_lines
+    from .queues import MasterLink
+
+    key = authkey.worker_key(args.out, args.authkey_file)
+    link = MasterLink(parse_address(args.connect), key)
+    try:
+        link.connect()
+        status = link.tasks.status()
+    except (OSError, EOFError) as exc:
+        log.error("cannot reach the master at %s: %s", args.connect, exc)
+        return config.EXIT_UNREACHABLE
+    finally:
+        link.reset()
+    print(json.dumps(status, indent=2, sort_keys=True) if args.json else "\n".join(status_lines(status)))
+    return EXIT_OK
+
+
+def cmd_extract(args) -> int:
+    import json
+
+    from . import fetch
+    from .inspect import extraction_lines, extraction_report
+    from .master import decode_html
+    from .netguard import NetPolicy
+
+    path = Path(args.page)
+    if path.is_file():
+        base = args.base or f"http://localhost/{path.name}"
+        html: str | bytes = path.read_bytes()
+    else:
+        base = urls.normalize_url(args.page)
+        if base is None:
+            raise ConfigError(f"{args.page!r} is neither a file nor an http(s) URL")
+        # the user named this page: its host is trusted like a seed's
+        session = fetch.new_session(args.user_agent, NetPolicy(frozenset({urls.host_of(base)})))
+        page = fetch.fetch_page(session, base, max_bytes=config.DEFAULT_MAX_PAGE_BYTES, timeout=args.timeout)
+        base, html = page.final_url, decode_html(page)
+    scope = urls.Scope(seed_hosts=frozenset({urls.host_of(base)}), allow_domains=tuple(args.allow_domain),
+                       include=tuple(args.include), exclude=tuple(args.exclude))
+    report = extraction_report(html, base, scope, args.same_host_images)
+    print(json.dumps(report, indent=2) if args.json else "\n".join(extraction_lines(report)))
+    return EXIT_OK
+
+
 def cmd_demo(args) -> int:
     from . import demo
     return demo.run_demo(args.out, workers=args.workers, verbosity=_verbosity_flags(args))
 
 
-COMMANDS = {"master": cmd_master, "worker": cmd_worker, "run": cmd_run, "demo": cmd_demo}
+COMMANDS = {"master": cmd_master, "worker": cmd_worker, "run": cmd_run, "demo": cmd_demo,
+            "status": cmd_status, "extract": cmd_extract}
+
+
+CONSOLE: dict = {}  # the live display's console, when there is one (set up once per process)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Parse the command line; a --config file's values become defaults, so flags win."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "config", None) is not None:
+        from . import configfile
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
+        sub.set_defaults(**configfile.load(args.config, sub))
+        args = parser.parse_args(argv)
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(args)
+    try:
+        args = parse_args(argv)
+    except ConfigError as exc:
+        print(f"crawler: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    CONSOLE["console"] = setup_logging(args)
     from .errors import ConnectError
     try:
         return COMMANDS[args.command](args)

@@ -26,12 +26,12 @@ from .errors import FetchError
 from .messages import InvalidMessage, make_task, validate_result
 from .netguard import NetPolicy
 from .politeness import HostGate
+from .progress import LineProgress
 from .robots import MAX_ROBOTS_BYTES, Robots, origin_of
 from .queues import Served, format_address, serve
 
 log = logging.getLogger(__name__)
 
-PROGRESS_SECONDS = 5.0
 JOURNAL_NAME = "state.sqlite"
 STOP_GRACE_SECONDS = 5.0
 """After the crawl ends (or Ctrl-C), how long to wait for workers to collect the stop message."""
@@ -139,14 +139,19 @@ def process_page(session, url: str, depth: int, cfg: CrawlConfig) -> PageOutcome
 class Master:
     def __init__(self, cfg: CrawlConfig, authkey: bytes, listen: tuple[str, int], *,
                  on_ready: Callable[[tuple[str, int]], None] | None = None,
-                 should_abort: Callable[[], str | None] | None = None, fresh: bool = False):
+                 should_abort: Callable[[], str | None] | None = None, fresh: bool = False,
+                 progress=None):
         self.cfg = cfg
         self.authkey = authkey
         self.listen = listen
         self.on_ready = on_ready
         self.should_abort = should_abort
         self.fresh = fresh
+        self.progress = progress or LineProgress()
         self.already_finished = False
+        self._started_wall = time.time()
+        self._started = time.monotonic()
+        self._images_ok_at_start = 0
         self.scope = urls.Scope(seed_hosts=frozenset(urls.host_of(s) for s in cfg.seeds),
                                 allow_domains=cfg.allow_domains, include=cfg.include, exclude=cfg.exclude)
         self.policy = NetPolicy(self.scope.seed_hosts, cfg.allow_private)
@@ -171,7 +176,6 @@ class Master:
         self._local = threading.local()
         self._manifest: manifest.ManifestWriter | None = None
         self._journal: Journal | None = None
-        self._last_progress = 0.0
         self._max_pages_warned = False
         self.exit_code = 0
 
@@ -210,9 +214,12 @@ class Master:
             self._add_page(seed, 0)
         pool = ThreadPoolExecutor(self.cfg.page_threads, thread_name_prefix="page")
         completed = False
+        self._images_ok_at_start = self.summary.images_ok
+        self._started = time.monotonic()
         try:
             completed = self._loop(pool)
         finally:
+            self.progress.close()
             pool.shutdown(wait=False, cancel_futures=True)
             self.board.finish_crawl()
             if completed:
@@ -517,16 +524,23 @@ class Master:
             time.sleep(0.05)
 
     def _progress(self) -> None:
-        now = time.monotonic()
-        if now - self._last_progress < PROGRESS_SECONDS:
-            return
-        self._last_progress = now
         pending, leased = self.board.counts()
-        workers = sum(1 for age in self.board.status()["workers"].values() if age < 15)
         s = self.summary
-        log.info("pages %d done, %d queued | images %d ok, %d failed, %d queued, %d leased | %.1f MB | workers %d",
-                 s.pages_ok + sum(s.pages_failed.values()), len(self._pages) + self._jobs_in_flight,
-                 s.images_ok, sum(s.images_failed.values()), pending, leased, s.bytes / 1e6, workers)
+        elapsed = time.monotonic() - self._started
+        workers = self.board.workers
+        stats = {
+            "state": "stopping" if self._stop.is_set() else "crawling",
+            "started": round(self._started_wall, 1), "uptime": round(elapsed, 1),
+            "pages_done": s.pages_ok + sum(s.pages_failed.values()),
+            "pages_queued": len(self._pages) + self._jobs_in_flight,
+            "images_ok": s.images_ok, "images_failed": sum(s.images_failed.values()),
+            "images_queued": pending + sum(len(t) for t in self._parked.values()), "images_leased": leased,
+            "bytes": s.bytes, "rate": (s.images_ok - self._images_ok_at_start) / max(elapsed, 1e-9),
+            "workers_connected": sum(1 for t in list(workers.values()) if time.monotonic() - t < 15),
+            "failures": dict(s.images_failed.most_common(5)),
+        }
+        self.board.master_stats = stats
+        self.progress.update(stats)
 
 
 def _set_aside_old_manifest(path: Path) -> None:

@@ -88,10 +88,16 @@ class SafeListener(mpc.Listener):
         self._closed = threading.Event()
 
     def accept(self):
-        if self._closed.is_set():
-            # The manager's accepter loops on OSError; block it instead of letting it spin.
+        listener = self._listener
+        if self._closed.is_set() or listener is None:
+            # The manager's accepter loops on OSError; park it for good instead of letting it spin.
             threading.Event().wait()
-        sock, self._listener._last_accepted = self._listener._socket.accept()
+        try:
+            sock, listener._last_accepted = listener._socket.accept()
+        except OSError:
+            if self._closed.is_set():
+                threading.Event().wait()
+            raise
         sock.setblocking(True)
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             _tune(sock, SERVER_IDLE_TIMEOUT)
