@@ -105,16 +105,22 @@ class AtomicFile:
 
 def _open_dirs(root: Path, parts: list[str]) -> int:
     """Open root/parts... creating folders, refusing to follow a symlink at any step."""
-    root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        fd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except FileNotFoundError:
+        root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
         for part in parts:
             try:
-                os.mkdir(part, 0o755, dir_fd=fd)
-            except FileExistsError:
-                pass
-            try:
-                next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                try:
+                    next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                except FileNotFoundError:  # first file in this folder: make it (mkdir never follows links)
+                    try:
+                        os.mkdir(part, 0o755, dir_fd=fd)
+                    except FileExistsError:
+                        pass  # another worker made it meanwhile
+                    next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
             except OSError as exc:
                 raise StorageError(f"{part!r} in the downloads folder is not a plain folder "
                                    f"(a symlink or a file is in the way): {exc.strerror}") from exc
@@ -137,6 +143,7 @@ def _make_dirs_checked(root: Path, parts: list[str]) -> None:  # pragma: no cove
 
 
 CONTENT_INDEX = Path(".crawler") / "content"
+_index_folders: set[Path] = set()  # made already by this process (256 at most per root)
 
 
 def claim_content(root: Path, site: str, sha256: str, rel: str) -> str | None:
@@ -147,7 +154,9 @@ def claim_content(root: Path, site: str, sha256: str, rel: str) -> str | None:
     agree on the first copy without talking to each other.
     """
     folder = Path(root) / CONTENT_INDEX / sha256[:2]
-    folder.mkdir(parents=True, exist_ok=True)
+    if folder not in _index_folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        _index_folders.add(folder)
     entry = folder / f"{sha256}@{_index_safe(site)}"
     try:
         fd = os.open(entry, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)

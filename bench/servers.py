@@ -1,0 +1,305 @@
+"""The benchmark's HTTP servers, each in its own process (so the server never shares a GIL
+with the crawler being measured or with the process measuring it), on 127.0.0.1 only.
+
+- `start_nginx(root)`: nginx (if installed) with a minimal config in a temp folder.
+- `start_python(root)`: the project's threaded `crawler.demo.serve_directory`, in a child process.
+- `start_delay(root, delay)`: a small asyncio HTTP/1.1 keep-alive static file server that
+  holds every response (200 or 404) for `delay` seconds, as a distant server would.
+
+Each returns a `Server` with `.base_url` ("http://127.0.0.1:PORT/"), `.kind` and `.stop()`.
+
+    python bench/servers.py SITE_ROOT [--delay 0.05] [--port 0]   # the delay server, by hand
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import mimetypes
+import multiprocessing
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from pathlib import Path
+from typing import Callable
+from urllib.parse import unquote, urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+NGINX_CANDIDATES = ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx")
+
+
+@dataclass
+class Server:
+    base_url: str
+    kind: str
+    _stop: Callable[[], None] = field(repr=False, default=lambda: None)
+
+    def stop(self) -> None:
+        self._stop()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_up(url: str, timeout: float = 10.0, proc=None) -> None:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                r.read()
+                return
+        except Exception as exc:  # not listening yet
+            last = exc
+            time.sleep(0.05)
+    raise RuntimeError(f"server at {url} did not come up: {last}")
+
+
+# --- nginx -------------------------------------------------------------------------------
+
+def find_nginx(install: bool = False) -> str | None:
+    for c in (shutil.which("nginx"), *NGINX_CANDIDATES):
+        if c and os.access(c, os.X_OK):
+            return c
+    if install and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("nginx not found: trying apt-get install -y nginx (once)", file=sys.stderr)
+        subprocess.run(["apt-get", "install", "-y", "nginx"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=300, check=False)
+        return find_nginx(install=False)
+    return None
+
+
+NGINX_CONF = """\
+daemon off;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    include {mime};
+    default_type application/octet-stream;
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 100000;
+    keepalive_timeout 75s;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        location / {{ }}
+    }}
+}}
+"""
+
+
+def start_nginx(root: Path, binary: str) -> Server:
+    tmp = tempfile.mkdtemp(prefix="bench-nginx-")
+    port = free_port()
+    mime = next((p for p in ("/etc/nginx/mime.types", "/usr/local/nginx/conf/mime.types") if os.path.exists(p)), None)
+    if mime is None:  # write the few types the site needs
+        mime = os.path.join(tmp, "mime.types")
+        Path(mime).write_text("types { text/html html; image/jpeg jpg jpeg; image/png png; image/gif gif; "
+                              "image/bmp bmp; application/json json; }\n")
+    conf = os.path.join(tmp, "nginx.conf")
+    Path(conf).write_text(NGINX_CONF.format(tmp=tmp, mime=mime, port=port, root=Path(root).resolve()))
+    proc = subprocess.Popen([binary, "-c", conf, "-p", tmp, "-e", os.path.join(tmp, "error.log")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}/"
+
+    def stop() -> None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    try:
+        _wait_up(base + "index.html", proc=proc)
+    except Exception:
+        stop()
+        raise
+    return Server(base, f"nginx ({binary})", stop)
+
+
+# --- the project's threaded Python server, in a child process ----------------------------
+
+def _python_server_main(root: str, conn) -> None:
+    from crawler.demo import serve_directory
+    server, base = serve_directory(Path(root))
+    conn.send(base)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+
+
+def start_python(root: Path) -> Server:
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_python_server_main, args=(str(root), child), daemon=True)
+    proc.start()
+    if not parent.poll(30):
+        proc.terminate()
+        raise RuntimeError("the Python server did not start")
+    base = parent.recv()
+    _wait_up(base + "index.html")
+
+    def stop() -> None:
+        proc.terminate()
+        proc.join(10)
+
+    return Server(base, "python threaded server (crawler.demo.serve_directory)", stop)
+
+
+# --- the delaying asyncio server -----------------------------------------------------------
+
+class DelayServer:
+    """HTTP/1.1 GET/HEAD of static files under root, keep-alive, every response delayed."""
+
+    def __init__(self, root: Path, delay: float):
+        self.root = Path(root).resolve()
+        self.delay = delay
+
+    def _resolve(self, target: str) -> Path | None:
+        path = unquote(urlsplit(target).path, errors="strict")
+        if not path.startswith("/") or "\x00" in path:
+            return None
+        candidate = (self.root / path.lstrip("/")).resolve()
+        if candidate != self.root and self.root not in candidate.parents:
+            return None
+        if candidate.is_dir():
+            candidate = candidate / "index.html"
+        return candidate if candidate.is_file() else None
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+                    return
+                lines = head.decode("latin-1").split("\r\n")
+                parts = lines[0].split(" ")
+                if len(parts) != 3:
+                    await self._send(writer, 400, b"bad request\n", "text/plain", False, True)
+                    return
+                method, target, version = parts
+                headers = {}
+                for line in lines[1:]:
+                    if ":" in line:
+                        k, v = line.split(":", 1)
+                        headers[k.strip().lower()] = v.strip()
+                length = int(headers.get("content-length", "0") or 0)
+                if length:
+                    await reader.readexactly(length)
+                conn = headers.get("connection", "").lower()
+                keep = (version == "HTTP/1.1" and conn != "close") or (version == "HTTP/1.0" and conn == "keep-alive")
+                await asyncio.sleep(self.delay)
+                if method not in ("GET", "HEAD"):
+                    await self._send(writer, 405, b"method not allowed\n", "text/plain", method == "HEAD", keep)
+                else:
+                    try:
+                        path = self._resolve(target)
+                    except UnicodeDecodeError:
+                        path = None
+                    if path is None:
+                        await self._send(writer, 404, b"not found\n", "text/plain", method == "HEAD", keep)
+                    else:
+                        body = path.read_bytes()
+                        ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+                        if ctype.startswith("text/"):
+                            ctype += "; charset=utf-8"
+                        await self._send(writer, 200, body, ctype, method == "HEAD", keep)
+                if not keep:
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return
+        finally:
+            try:
+                writer.close()
+            except Exception:
+                pass
+
+    async def _send(self, writer, status: int, body: bytes, ctype: str, head_only: bool, keep: bool) -> None:
+        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}[status]
+        hdr = (f"HTTP/1.1 {status} {reason}\r\nServer: bench-delay\r\nDate: {formatdate(usegmt=True)}\r\n"
+               f"Content-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
+               f"Connection: {'keep-alive' if keep else 'close'}\r\n\r\n").encode("latin-1")
+        writer.write(hdr if head_only else hdr + body)
+        await writer.drain()
+
+    async def serve(self, port: int, ready=None) -> None:
+        server = await asyncio.start_server(self.handle, "127.0.0.1", port, backlog=512)
+        if ready is not None:
+            ready.send(server.sockets[0].getsockname()[1])
+        async with server:
+            await server.serve_forever()
+
+
+def _delay_main(root: str, delay: float, port: int, conn) -> None:
+    try:
+        asyncio.run(DelayServer(Path(root), delay).serve(port, conn))
+    except KeyboardInterrupt:
+        pass
+
+
+def start_delay(root: Path, delay: float = 0.05) -> Server:
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_delay_main, args=(str(root), delay, 0, child), daemon=True)
+    proc.start()
+    if not parent.poll(30):
+        proc.terminate()
+        raise RuntimeError("the delay server did not start")
+    port = parent.recv()
+    base = f"http://127.0.0.1:{port}/"
+    _wait_up(base + "index.html")
+
+    def stop() -> None:
+        proc.terminate()
+        proc.join(10)
+
+    return Server(base, f"asyncio keep-alive server, +{delay * 1000:.0f} ms per response (bench/servers.py)", stop)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("root", type=Path)
+    ap.add_argument("--delay", type=float, default=0.05)
+    ap.add_argument("--port", type=int, default=0)
+    a = ap.parse_args()
+
+    class Print:
+        def send(self, port):
+            print(f"serving {a.root} at http://127.0.0.1:{port}/ (+{a.delay * 1000:.0f} ms)", flush=True)
+
+    try:
+        asyncio.run(DelayServer(a.root, a.delay).serve(a.port, Print()))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
