@@ -153,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print the result as JSON")
     _verbosity(e)
 
+    rp = sub.add_parser("report", allow_abbrev=False, help="summarise a crawl and write its HTML gallery",
+                        formatter_class=fmt, epilog="example:\n  crawler report downloads    # then open downloads/index.html")
+    rp.add_argument("out", type=Path, metavar="DIR", help="the --out folder of a crawl")
+    _verbosity(rp)
+
     d = sub.add_parser("demo", allow_abbrev=False, help="crawl the bundled demo site, offline", formatter_class=fmt,
                        epilog="example:\n  crawler demo --out /tmp/demo")
     d.add_argument("--out", type=Path, default=Path(config.DEFAULT_OUT), help="downloads folder (default: %(default)s)")
@@ -235,9 +240,19 @@ def run_master(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str,
     for line in summary.lines():
         log.info("%s", line)
     log.info("manifest: %s", cfg.out / config.MANIFEST_NAME)
+    _write_gallery(cfg.out)
     if summary.interrupted:
         return EXIT_INTERRUPTED
     return master.exit_code
+
+
+def _write_gallery(out: Path) -> None:
+    """The master's last step: the report's gallery, so the user can look at what came in."""
+    from .report import build_report, write_gallery
+    try:
+        log.info("gallery: %s", write_gallery(out, build_report(out)))
+    except (CrawlerError, OSError) as exc:  # the crawl itself is done and recorded
+        log.warning("could not write the gallery: %s", exc)
 
 
 def cmd_master(args) -> int:
@@ -370,13 +385,18 @@ def cmd_extract(args) -> int:
     return EXIT_OK
 
 
+def cmd_report(args) -> int:
+    from .report import run_report
+    return run_report(args.out)
+
+
 def cmd_demo(args) -> int:
     from . import demo
     return demo.run_demo(args.out, workers=args.workers, verbosity=_verbosity_flags(args))
 
 
 COMMANDS = {"master": cmd_master, "worker": cmd_worker, "run": cmd_run, "demo": cmd_demo,
-            "status": cmd_status, "extract": cmd_extract}
+            "status": cmd_status, "extract": cmd_extract, "report": cmd_report}
 
 
 CONSOLE: dict = {}  # the live display's console, when there is one (set up once per process)
@@ -418,6 +438,9 @@ def main(argv: list[str] | None = None) -> int:
     except CrawlerError as exc:
         log.error("%s", exc)
         return EXIT_FAILED
+    except BrokenPipeError:  # `crawler report DIR | head`: the reader has gone, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except OSError as exc:
         if getattr(exc, "errno", None) == 98:  # EADDRINUSE
             log.error("cannot listen: %s (another master running? pick another --listen port)", exc.strerror)

@@ -125,7 +125,7 @@ def _summarize(out: Path, records: Iterable[Any]) -> Report:
             dup = _safe_rel(out, dup_raw) if dup_raw else None
             if dup_raw:
                 rep.duplicates += 1
-            shown = dup or path
+            shown = None if (dup_raw and dup is None) else (dup or path)
             if shown is None:
                 rep.unsafe_paths += 1
                 exists = False
@@ -318,7 +318,7 @@ details.page>summary{cursor:pointer;word-break:break-all;padding:.2rem 0}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(170px,1fr));gap:.6rem;margin-top:.4rem}
 figure{margin:0;background:var(--card);border:1px solid var(--line);border-radius:6px;padding:6px;overflow:hidden}
 figure .frame{display:flex;align-items:center;justify-content:center;height:140px;background:repeating-conic-gradient(#8881 0 25%,#0000 0 50%) 0 0/16px 16px}
-figure img{max-width:100%;max-height:140px;min-width:16px;min-height:16px;object-fit:contain;image-rendering:auto}
+figure img{width:100%;height:100%;object-fit:contain}
 figcaption{font-size:12px;margin-top:4px;word-break:break-all}
 figcaption .url{display:block;max-height:3.2em;overflow:hidden}
 .dup{color:var(--muted);font-style:italic}

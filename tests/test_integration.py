@@ -60,6 +60,7 @@ def test_run_with_two_workers_stores_every_image_and_records_every_failure(site,
     assert len({r["worker"] for r in recs if r["ok"]}) == 2, "both workers should have done work"
     assert "images:" in log and f"{len(truth['images'])} ok" in log
     assert pids_alive(recs) == []
+    assert f"gallery: {out / 'index.html'}" in log and (out / "index.html").is_file()  # the master's report
 
 
 def test_master_and_separate_workers_finish_and_all_exit_by_themselves(site, tmp_path, procs):
