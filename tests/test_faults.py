@@ -202,6 +202,28 @@ def test_ctrl_c_on_the_master_stops_cleanly_and_the_same_command_resumes(slow_si
     assert not any(r["worker"] in ("w3", "w4") for r in recs[:stopped_at])
 
 
+def test_a_second_ctrl_c_stops_at_once_and_the_journal_still_resumes(slow_site, tmp_path, procs):
+    root, truth, base_url = slow_site
+    port = free_port()
+    master = start_master(procs, tmp_path, base_url, truth, port)
+    workers = [start_worker(procs, tmp_path, port, f"w{i}") for i in (1, 2)]
+    out = tmp_path / "out"
+    mid_crawl(out, len(truth["images"]))
+    master.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    master.send_signal(signal.SIGINT)
+    stopped = time.monotonic()
+    log = output(master, 10)
+    assert master.returncode == 130 and "stopping at once" in log, log
+    assert time.monotonic() - stopped < 3
+    master2 = start_master(procs, tmp_path, base_url, truth, port)
+    log2 = output(master2, 120)
+    assert master2.returncode == 0 and "resuming the crawl" in log2, log2
+    for w in workers:
+        output(w, 30)
+    check_complete(out, root, truth, base_url)
+
+
 def test_sigterm_on_a_worker_gives_back_its_tasks_and_exits_at_once(slow_site, tmp_path, procs):
     root, truth, base_url = slow_site
     port = free_port()
