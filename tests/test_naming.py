@@ -119,3 +119,13 @@ def test_safe_join_refuses_anything_that_could_leave_the_root(tmp_path, rel):
 
 def test_safe_join_accepts_a_plain_relative_path(tmp_path):
     assert safe_join(tmp_path, "h/a/b.jpg") == tmp_path / "h" / "a" / "b.jpg"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(), st.sampled_from(["jpeg", "png", None]))
+def test_any_string_that_normalises_to_a_url_gets_a_safe_path(text, kind):
+    url = normalize_url(text, "http://base.example/dir/")
+    if url is not None:
+        path = relative_path(url, kind)
+        check_safe(path)
+        assert str(safe_join("/srv/root", path)).startswith("/srv/root/")

@@ -161,3 +161,26 @@ def test_frozen_master_makes_the_client_fail_instead_of_hanging(monkeypatch):
         assert time.monotonic() - start < 5
     finally:
         listener.close()
+
+
+def _serve_in_child(address_out, key):
+    """Runs in a spawned process: serve the queues and report the address."""
+    import time as _time
+    s = serve(TaskBoard(30), ResultInbox(), ("127.0.0.1", 0), key)
+    address_out.put(s.address)
+    _time.sleep(30)
+
+
+def test_the_manager_works_under_the_spawn_start_method():
+    """macOS and Windows spawn: registered callables must be importable module-level functions."""
+    import multiprocessing
+    ctx = multiprocessing.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_serve_in_child, args=(q, KEY), daemon=True)
+    p.start()
+    try:
+        address = tuple(q.get(timeout=30))
+        assert in_thread(lambda: _qsize(address)) == 0
+    finally:
+        p.kill()
+        p.join(10)
