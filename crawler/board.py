@@ -16,10 +16,11 @@ import queue
 import threading
 import time
 from collections import OrderedDict, deque
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 from urllib.parse import urlsplit
 
-from .messages import stop_message
+from .config import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT
+from .messages import make_task, stop_message
 from .politeness import HostGate
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,28 @@ MAX_INBOX = 100_000
 """Results waiting for the master beyond this are refused (the worker keeps and resends them)."""
 
 
+class Task(NamedTuple):
+    """A task as the master keeps it: a tuple (72 bytes), so a million fit in memory.
+
+    The wire form, a dict with the crawl's limits (messages.make_task), is built only when
+    the task is handed out.
+    """
+
+    id: int
+    url: str
+    page: str | None
+    attempt: int = 1
+
+
+def default_wire(task: Task) -> dict:
+    return make_task(task.id, task.url, task.page, attempt=task.attempt, max_bytes=DEFAULT_MAX_BYTES,
+                     timeout=DEFAULT_TIMEOUT)
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or ""
+
+
 class TaskBoard:
     """Served as `get_task_queue`: get/get_many lease tasks, the master adds and acks them.
 
@@ -43,17 +66,21 @@ class TaskBoard:
     """
 
     def __init__(self, lease_seconds: float, clock: Callable[[], float] = time.monotonic,
-                 gate: HostGate | None = None):
+                 gate: HostGate | None = None, to_wire: Callable[[Task], dict] = default_wire):
         self.lease_seconds = lease_seconds
         self._clock = clock
         self.gate = gate or HostGate(per_host=1 << 30, delay=0.0, clock=clock)
+        self.to_wire = to_wire
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)
-        self._queues: dict[str, OrderedDict[int, dict]] = {}
+        # pending tasks: a deque per host (8 bytes a task); a task answered while pending is
+        # only marked, and skipped when its turn comes, since that is rare
+        self._queues: dict[str, deque[Task]] = {}
         self._hosts: deque[str] = deque()          # hosts with pending tasks, in turn
-        self._pending_host: dict[int, str] = {}    # task id -> host, for pending tasks
+        self._cancelled: set[int] = set()
+        self._pending = 0
         # insertion order is deadline order, since every lease has the same length
-        self._leased: OrderedDict[int, tuple[dict, float, str, str]] = OrderedDict()
+        self._leased: OrderedDict[int, tuple[Task, float, str, str]] = OrderedDict()
         self._finished = False
         self._stopped_workers: set[str] = set()
         self.workers: dict[str, float] = {}  # worker name -> last contact (clock)
@@ -62,51 +89,64 @@ class TaskBoard:
         self.master_stats: dict = {}    # the master's own counts, for `crawler status` (plain data)
 
     # -- master side ---------------------------------------------------------------
-    def add(self, task: dict, *, front: bool = False) -> None:
+    def add(self, task: Task, *, front: bool = False) -> None:
         """Queue a task; `front` for a retry, which has waited longest already."""
         with self._lock:
             self._enqueue(task, front)
             self._ready.notify()
 
-    def add_many(self, tasks: list[dict]) -> None:
+    def add_many(self, tasks: list[Task]) -> None:
         with self._lock:
             for task in tasks:
                 self._enqueue(task, False)
             self._ready.notify_all()
 
-    def _enqueue(self, task: dict, front: bool) -> None:
-        host = urlsplit(task["url"]).hostname or ""
+    def _enqueue(self, task: Task, front: bool) -> None:
+        host = _host(task.url)
         queue_ = self._queues.get(host)
         if queue_ is None:
-            queue_ = self._queues[host] = OrderedDict()
+            queue_ = self._queues[host] = deque()
             self._hosts.append(host)
-        queue_[task["id"]] = task
         if front:
-            queue_.move_to_end(task["id"], last=False)
-        self._pending_host[task["id"]] = host
+            queue_.appendleft(task)
+        else:
+            queue_.append(task)
+        self._cancelled.discard(task.id)
+        self._pending += 1
 
-    def _dequeue(self, task_id: int) -> dict | None:
-        host = self._pending_host.pop(task_id, None)
-        if host is None:
-            return None
+    def _next(self, host: str) -> Task | None:
+        """The host's next pending task that is still wanted, or None."""
         queue_ = self._queues[host]
-        task = queue_.pop(task_id)
+        task = None
+        while queue_:
+            candidate = queue_.popleft()
+            if candidate.id in self._cancelled:
+                self._cancelled.discard(candidate.id)
+                continue
+            task = candidate
+            self._pending -= 1
+            break
         if not queue_:
             del self._queues[host]
             self._hosts.remove(host)
         return task
 
-    def ack(self, task_id: int) -> dict | None:
-        """Forget a task a result has answered; returns it if it was leased or pending."""
+    def ack(self, task: Task) -> bool:
+        """Forget a task a result has answered (leased, or pending again after its lease
+        expired); True if it was leased."""
         with self._lock:
-            entry = self._leased.pop(task_id, None)
+            entry = self._leased.pop(task.id, None)
             if entry is not None:
                 self.gate.finish(entry[3])
                 self._ready.notify_all()
-                return entry[0]
-            return self._dequeue(task_id)
+                return True
+            queue_ = self._queues.get(_host(task.url))
+            if queue_ is not None and task.id not in self._cancelled and any(t.id == task.id for t in queue_):
+                self._cancelled.add(task.id)
+                self._pending -= 1
+            return False
 
-    def take_expired(self) -> list[tuple[dict, str]]:
+    def take_expired(self) -> list[tuple[Task, str]]:
         """Remove and return (task, worker) for every lease past its deadline."""
         now = self._clock()
         out = []
@@ -143,11 +183,7 @@ class TaskBoard:
 
     def counts(self) -> tuple[int, int]:
         with self._lock:
-            return len(self._pending_host), len(self._leased)
-
-    def host_queues(self) -> dict[str, int]:
-        with self._lock:
-            return {host: len(q) for host, q in self._queues.items()}
+            return self._pending, len(self._leased)
 
     def workers_told_to_stop(self) -> set[str]:
         with self._lock:
@@ -189,12 +225,12 @@ class TaskBoard:
                 delayed = self.gate.delay_for(host) > 0
                 if (delayed and idle <= 0) or not self.gate.ready(host, now):
                     continue
-                queue_ = self._queues[host]
-                task_id, task = next(iter(queue_.items()))
-                self._dequeue(task_id)
+                task = self._next(host)
+                if task is None:
+                    continue
                 self.gate.start(host, now)
-                self._leased[task_id] = (task, deadline, worker, host)
-                out.append(task)
+                self._leased[task.id] = (task, deadline, worker, host)
+                out.append(self.to_wire(task))
                 idle -= delayed
                 progress = True
         return out
@@ -219,7 +255,7 @@ class TaskBoard:
         back = []
         with self._lock:
             for task_id in task_ids:
-                entry = self._leased.get(task_id) if isinstance(task_id, int) else None
+                entry = self._leased.get(task_id) if isinstance(task_id, int) and not isinstance(task_id, bool) else None
                 if entry is not None and entry[2] == str(worker)[:200]:
                     del self._leased[task_id]
                     self.gate.finish(entry[3])
@@ -232,7 +268,7 @@ class TaskBoard:
 
     def qsize(self) -> int:
         with self._lock:
-            return len(self._pending_host)
+            return self._pending
 
     def settings(self) -> dict:
         """The crawl's settings a worker applies (the SSRF policy), as plain data."""
@@ -247,7 +283,7 @@ class TaskBoard:
         """What `crawler status` shows: queue state, workers' last contact, the master's counts."""
         with self._lock:
             now = self._clock()
-            return {"pending": len(self._pending_host), "leased": len(self._leased),
+            return {"pending": self._pending, "leased": len(self._leased),
                     "finished": self._finished,
                     "workers": {w: round(now - t, 1) for w, t in self.workers.items() if w != "anonymous"},
                     "host_queues": {h: len(q) for h, q in sorted(self._queues.items(), key=lambda i: -len(i[1]))[:20]},

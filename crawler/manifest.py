@@ -13,13 +13,13 @@ FIELDS = ("url", "page", "ok", "path", "bytes", "sha256", "content_type", "statu
 copy of bytes stored earlier, `duplicate_of` follow them."""
 
 
-def record(task: dict, result: dict | None, *, error: str | None = None,
+def record(url: str, page: str | None, leases: int, result: dict | None, *, error: str | None = None,
            reason: str | None = None) -> dict[str, Any]:
     """The manifest line for a task, from its result, or from a master-side failure."""
     r = result or {}
     rec = {
-        "url": task["url"],
-        "page": task.get("page"),
+        "url": url,
+        "page": page,
         "ok": bool(r.get("ok", False)),
         "path": r.get("path"),
         "bytes": r.get("bytes", 0),
@@ -32,7 +32,7 @@ def record(task: dict, result: dict | None, *, error: str | None = None,
         "final_url": r.get("final_url"),
         "reason": reason if reason is not None else r.get("reason"),
         "attempts": r.get("attempts", 1) if result else 0,  # HTTP requests by the worker that answered
-        "leases": task.get("attempt", 1),                  # times the task was handed out
+        "leases": leases,                                  # times the task was handed out
     }
     if r.get("duplicate_of"):
         rec["duplicate_of"] = r["duplicate_of"]

@@ -20,7 +20,7 @@ from bs4.dammit import UnicodeDammit
 
 from . import extract, fetch, manifest, naming, retry, urls
 from .state import Journal
-from .board import ResultInbox, TaskBoard
+from .board import ResultInbox, Task, TaskBoard
 from .config import MANIFEST_NAME, MAX_CRAWL_DELAY, STATE_DIRNAME, CrawlConfig
 from .errors import FetchError
 from .messages import InvalidMessage, make_task, validate_result
@@ -155,9 +155,10 @@ class Master:
         self.scope = urls.Scope(seed_hosts=frozenset(urls.host_of(s) for s in cfg.seeds),
                                 allow_domains=cfg.allow_domains, include=cfg.include, exclude=cfg.exclude)
         self.policy = NetPolicy(self.scope.seed_hosts, cfg.allow_private)
-        self.board = TaskBoard(cfg.effective_lease_seconds, gate=HostGate(cfg.per_host, cfg.delay))
+        self.board = TaskBoard(cfg.effective_lease_seconds, gate=HostGate(cfg.per_host, cfg.delay),
+                               to_wire=self._wire)
         self.robots = Robots(cfg.user_agent, ignore=cfg.ignore_robots)
-        self._parked: defaultdict[str, list[dict]] = defaultdict(list)  # origin -> tasks awaiting robots.txt
+        self._parked: defaultdict[str, list[Task]] = defaultdict(list)  # origin -> tasks awaiting robots.txt
         self.board.crawl_settings = {"trusted_hosts": sorted(self.policy.trusted_hosts),
                                      "allow_private": self.policy.allow_private}
         self._pages_per_host: Counter = Counter()
@@ -167,7 +168,7 @@ class Master:
         self._pages: deque[tuple[str, int]] = deque()
         self._seen_pages: set[str] = set()
         self._seen_images: set[str] = set()
-        self._outstanding: dict[int, dict] = {}   # task id -> task, until its result is recorded
+        self._outstanding: dict[int, Task] = {}   # task id -> task, until its result is recorded
         self._done_ids: set[int] = set()
         self._next_id = 1
         self._page_results: deque[PageOutcome | RobotsOutcome] = deque()
@@ -247,9 +248,9 @@ class Master:
         self._seen_images = snap.image_urls | done_urls
         self._done_ids = snap.done_ids
         self._next_id = snap.next_id
-        tasks = [self._make_task(task_id, url, page, attempt) for task_id, url, page, attempt in snap.open_tasks]
+        tasks = [Task(task_id, url, page, attempt) for task_id, url, page, attempt in snap.open_tasks]
         for task in tasks:
-            self._outstanding[task["id"]] = task
+            self._outstanding[task.id] = task
             self._admit(task)
         log.info("resuming the crawl in %s: %d pages done, %d to fetch; %d images recorded, %d to download",
                  self.cfg.out, snap.pages_done + snap.pages_failed, len(snap.pages_queued),
@@ -382,14 +383,14 @@ class Master:
         for task in self._parked.pop(outcome.origin, []):
             self._admit(task)
 
-    def _admit(self, task: dict) -> None:
+    def _admit(self, task: Task) -> None:
         """Hand a task out if robots.txt allows it, record it if not, park it until we know."""
-        verdict = self.robots.verdict(task["url"])
+        verdict = self.robots.verdict(task.url)
         if verdict is None:
-            self._parked[origin_of(task["url"])].append(task)
+            self._parked[origin_of(task.url)].append(task)
         elif verdict:
             self.board.add(task)
-        elif self.robots.given_up(task["url"]):
+        elif self.robots.given_up(task.url):
             self._record(task, None, error="robots.txt of its site could not be read", reason="robots-unavailable")
         else:
             self._record(task, None, error="robots.txt disallows it", reason="robots")
@@ -434,14 +435,15 @@ class Master:
         if url in self._seen_images:
             return
         self._seen_images.add(url)
-        task = self._make_task(self._next_id, url, page)
+        task = Task(self._next_id, url, page)
         self._next_id += 1
-        self._outstanding[task["id"]] = task
-        self._journal.task_added(task["id"], url, page)
+        self._outstanding[task.id] = task
+        self._journal.task_added(task.id, url, page)
         self._admit(task)
 
-    def _make_task(self, task_id: int, url: str, page: str | None, attempt: int = 1) -> dict:
-        return make_task(task_id, url, page, attempt=attempt, max_bytes=self.cfg.max_bytes,
+    def _wire(self, task: Task) -> dict:
+        """The task as it goes to a worker: plain data, with this crawl's limits."""
+        return make_task(task.id, task.url, task.page, attempt=task.attempt, max_bytes=self.cfg.max_bytes,
                          timeout=self.cfg.timeout, retries=self.cfg.retries, accept=list(self.cfg.accept),
                          min_bytes=self.cfg.min_bytes)
 
@@ -460,7 +462,7 @@ class Master:
             else:
                 log.warning("dropped a result for unknown task id %r", task_id)
             return
-        if result["url"] != task["url"]:
+        if result["url"] != task.url:
             log.warning("dropped a result whose URL does not match task %d", task_id)
             return
         if result["ok"]:
@@ -469,33 +471,33 @@ class Master:
             except ValueError:
                 log.warning("dropped a result with an unsafe path %r", result["path"][:200])
                 return
-        self.board.ack(task_id)
+        self.board.ack(task)
         self._record(task, result)
 
-    def _on_expired(self, expired: list[tuple[dict, str]]) -> None:
+    def _on_expired(self, expired: list[tuple[Task, str]]) -> None:
         for task, worker in expired:
-            if task["id"] not in self._outstanding:
+            if task.id not in self._outstanding:
                 continue
-            if task["attempt"] >= self.cfg.max_attempts:
-                error = (f"no result after {task['attempt']} lease(s) of {self.cfg.effective_lease_seconds:.0f} s "
+            if task.attempt >= self.cfg.max_attempts:
+                error = (f"no result after {task.attempt} lease(s) of {self.cfg.effective_lease_seconds:.0f} s "
                          f"(last worker {worker})")
-                log.warning("task %d %s failed: %s", task["id"], task["url"], error)
+                log.warning("task %d %s failed: %s", task.id, task.url, error)
                 self._record(task, None, error=error, reason="lease-expired")
                 continue
-            again = dict(task, attempt=task["attempt"] + 1)
-            self._outstanding[task["id"]] = again
-            self._journal.task_attempt(task["id"], again["attempt"])
+            again = task._replace(attempt=task.attempt + 1)
+            self._outstanding[task.id] = again
+            self._journal.task_attempt(task.id, again.attempt)
             log.info("lease of task %d expired at worker %s; handing it out again (attempt %d)",
-                     task["id"], worker, again["attempt"])
+                     task.id, worker, again.attempt)
             self.board.add(again, front=True)
 
-    def _record(self, task: dict, result: dict | None, *, error: str | None = None,
+    def _record(self, task: Task, result: dict | None, *, error: str | None = None,
                 reason: str | None = None) -> None:
-        rec = manifest.record(task, result, error=error, reason=reason)
+        rec = manifest.record(task.url, task.page, task.attempt, result, error=error, reason=reason)
         self._manifest.write(rec)
-        del self._outstanding[task["id"]]
-        self._done_ids.add(task["id"])
-        self._journal.task_done(task["id"])
+        del self._outstanding[task.id]
+        self._done_ids.add(task.id)
+        self._journal.task_done(task.id)
         if rec["ok"]:
             self.summary.images_ok += 1
             self.summary.bytes += rec["bytes"] or 0

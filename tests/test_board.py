@@ -1,7 +1,7 @@
 import queue
 
-from crawler.board import ResultInbox, TaskBoard
-from crawler.messages import is_stop, make_task
+from crawler.board import ResultInbox, Task, TaskBoard
+from crawler.messages import is_stop
 
 
 class Clock:
@@ -13,7 +13,7 @@ class Clock:
 
 
 def task(i):
-    return make_task(i, f"http://h/{i}.jpg", "http://h/", max_bytes=100, timeout=1.0)
+    return Task(i, f"http://h/{i}.jpg", "http://h/")
 
 
 def test_get_many_leases_in_order_and_respects_n():
@@ -32,7 +32,7 @@ def test_worker_requeues_task_after_lease_expiry():
     assert board.take_expired() == []
     clock.now += 11
     expired = board.take_expired()
-    assert [(t["id"], w) for t, w in expired] == [(1, "w1")]
+    assert [(t.id, w) for t, w in expired] == [(1, "w1")]
     assert board.counts() == (0, 0)
 
 
@@ -40,16 +40,22 @@ def test_ack_removes_a_lease_and_a_second_ack_finds_nothing():
     board = TaskBoard(10)
     board.add(task(1))
     board.get_many("w1", 1)
-    assert board.ack(1)["id"] == 1
-    assert board.ack(1) is None
+    assert board.ack(task(1)) is True
+    assert board.ack(task(1)) is False
     assert board.counts() == (0, 0)
 
 
 def test_ack_also_removes_a_requeued_task_still_pending():
     board = TaskBoard(10)
-    board.add(task(1))
-    assert board.ack(1)["id"] == 1
-    assert board.get_many("w1", 5) == []
+    board.add_many([task(1), task(2)])
+    assert board.ack(task(1)) is False and board.counts() == (1, 0)
+    assert [t["id"] for t in board.get_many("w1", 5)] == [2]
+
+
+def test_tasks_go_out_as_plain_dicts_with_the_crawls_limits():
+    board = TaskBoard(10, to_wire=lambda t: {"id": t.id, "url": t.url, "limit": 7})
+    board.add(task(3))
+    assert board.get_many("w", 1) == [{"id": 3, "url": "http://h/3.jpg", "limit": 7}]
 
 
 def test_release_puts_tasks_back_at_the_front_only_for_their_holder():

@@ -193,5 +193,6 @@ def test_accept_and_min_bytes_skip_images_and_say_why(tmp_path, procs, servers):
     assert got[base + "big.png"]["ok"]
     assert got[base + "pixel.png"]["reason"] == "filtered" and "--min-bytes" in got[base + "pixel.png"]["error"]
     assert got[base + "anim.gif"]["reason"] == "filtered" and "not accepted" in got[base + "anim.gif"]["error"]
-    stored = [p.name for p in out.rglob("*") if p.is_file() and ".crawler" not in p.parts and p.suffix != ".jsonl"]
+    stored = [p.name for p in out.rglob("*") if p.is_file() and ".crawler" not in p.parts
+              and p.suffix not in (".jsonl", ".html")]  # the manifest and the gallery
     assert stored == ["big.png"]

@@ -4,8 +4,7 @@ import random
 
 import pytest
 
-from crawler.board import TaskBoard
-from crawler.messages import make_task
+from crawler.board import Task, TaskBoard
 from crawler.politeness import HostGate
 from crawler.retry import parse_retry_after, should_retry, wait_seconds
 from crawler.robots import Robots
@@ -20,7 +19,7 @@ class Clock:
 
 
 def task(i, host="a"):
-    return make_task(i, f"http://{host}/{i}.jpg", None, max_bytes=10, timeout=1.0)
+    return Task(i, f"http://{host}/{i}.jpg", None)
 
 
 def test_gate_limits_in_flight_and_spaces_starts():
@@ -47,7 +46,7 @@ def test_board_hands_out_hosts_in_turn_and_respects_their_limits():
     got = board.get_many("w", 10)
     assert sorted(t["url"].split("/")[2] for t in got) == ["a", "a", "b", "b"]
     assert board.get_many("w", 10) == []  # both hosts at their limit
-    board.ack(got[0]["id"])
+    board.ack(Task(got[0]["id"], got[0]["url"], None))
     assert len(board.get_many("w", 10)) == 1
 
 

@@ -6,9 +6,8 @@ import time
 import pytest
 
 from crawler import queues
-from crawler.board import ResultInbox, TaskBoard
+from crawler.board import ResultInbox, Task, TaskBoard
 from crawler.errors import ConnectError
-from crawler.messages import make_task
 from crawler.queues import ForbiddenPickle, MasterLink, SafeConnection, safe_client, safe_loads, serve
 
 KEY = b"k" * 32
@@ -52,7 +51,7 @@ def in_thread(fn):
 
 def test_worker_leases_tasks_and_delivers_results_over_tcp(served):
     s, board, inbox = served
-    board.add_many([make_task(i, f"http://h/{i}.jpg", None, max_bytes=10, timeout=1.0) for i in (1, 2, 3)])
+    board.add_many([Task(i, f"http://h/{i}.jpg", None) for i in (1, 2, 3)])
 
     def client():
         link = MasterLink(s.address, KEY)
@@ -71,7 +70,7 @@ def test_worker_leases_tasks_and_delivers_results_over_tcp(served):
 
 def test_classic_get_task_queue_interface_still_works(served):
     s, board, _ = served
-    board.add(make_task(5, "http://h/5.jpg", None, max_bytes=10, timeout=1.0))
+    board.add(Task(5, "http://h/5.jpg", None))
 
     def client():
         m = queues.CrawlManager(address=s.address, authkey=KEY, serializer=queues.SERIALIZER)
