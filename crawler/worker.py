@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 RESULT_BATCH = 200
 HEARTBEAT_SECONDS = 5.0
 IDLE_WAIT = 0.25
+POLL_WAIT = 0.02
 
 
 @dataclass
@@ -278,9 +279,13 @@ class Worker:
             self._accept(items)
             if items or backlog or wait:
                 return False
+            # Busy, and nothing to lease now (a host's limit is full): look again soon, since
+            # other workers' results free slots too; a download of ours finishing wakes us at once.
+            self._wait_activity(POLL_WAIT)
         elif backlog:
             return False
-        self._wait_activity()  # until a download finishes, or a short while
+        else:
+            self._wait_activity(IDLE_WAIT)  # full: until a download finishes
         if time.monotonic() - last_call > HEARTBEAT_SECONDS:
             self._finished = bool(self.link.tasks.heartbeat(self.cfg.name)) or self._finished
         return False
@@ -314,8 +319,8 @@ class Worker:
             n = self.link.tasks.release(self.cfg.name, ids)
             log.info("gave back %d task(s) not started", n)
 
-    def _wait_activity(self) -> None:
-        self._activity.wait(IDLE_WAIT)
+    def _wait_activity(self, seconds: float = IDLE_WAIT) -> None:
+        self._activity.wait(seconds)
         self._activity.clear()
 
     def _sleep(self, seconds: float) -> None:
