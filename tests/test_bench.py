@@ -1,0 +1,77 @@
+"""The benchmark harness (bench/): a quick smoke run end to end, the delay server, the
+frontier memory probe. Needs only loopback."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "bench"
+
+
+def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.timeout(120)
+def test_quick_benchmark_runs_and_ours_stores_every_image(tmp_path):
+    out = tmp_path / "latest.json"
+    p = _run([str(BENCH / "run.py"), "--quick", "--rounds", "1", "--scenario", "loopback", "--json", str(out)], 110)
+    text = p.stdout + p.stderr
+    assert p.returncode == 0, text
+    assert "== loopback:" in p.stdout
+    assert "server: nginx" in p.stdout or "server: python threaded server" in p.stdout  # says which server
+    for tool in ("ours", "classic"):
+        assert any(line.strip().startswith(tool + " ") for line in p.stdout.splitlines()), p.stdout
+    assert (any(line.strip().startswith("wget ") for line in p.stdout.splitlines())
+            or "wget: missing" in p.stdout), p.stdout
+    assert "ours vs classic:" in p.stdout
+
+    results = json.loads(out.read_text())
+    scen = results["scenarios"]["loopback"]
+    ours = scen["summary"]["ours"]
+    assert ours["correct"]["min"] == ours["total"] == results["site"]["images"] > 0
+    run = scen["runs"]["ours"][0]
+    assert run["traps"]["ok"], run["traps"]
+    assert run["cpu_s"] > 0 and run["peak_rss_mb"] > 0 and run["cpu_check_ok"]
+
+
+@pytest.mark.timeout(120)
+def test_frontier_memory_prints_its_line():
+    p = _run([str(BENCH / "frontier_memory.py"), "--count", "20000"], 110)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "frontier: 20,000 image URLs, RSS " in p.stdout
+    assert " MB, " in p.stdout
+
+
+@pytest.mark.timeout(60)
+def test_delay_server_keeps_alive_delays_and_404s(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))  # also for the server's spawned process
+    import servers
+    (tmp_path / "index.html").write_text("<p>hi</p>")
+    (tmp_path / "img").mkdir()
+    (tmp_path / "img" / "a b.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"x" * 100)
+    server = servers.start_delay(tmp_path, 0.05)
+    try:
+        host, port = server.base_url.split("//")[1].rstrip("/").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=5)
+        for path, status, ctype in (("/index.html", 200, "text/html"), ("/img/a%20b.png", 200, "image/png"),
+                                    ("/missing.jpg", 404, "text/plain"), ("/../etc/passwd", 404, "text/plain")):
+            t0 = time.monotonic()
+            conn.request("GET", path)  # the same connection each time: keep-alive
+            r = conn.getresponse()
+            body = r.read()
+            assert time.monotonic() - t0 >= 0.045
+            assert r.status == status, path
+            assert r.getheader("Content-Type").startswith(ctype)
+            assert int(r.getheader("Content-Length")) == len(body)
+        conn.close()
+    finally:
+        server.stop()
