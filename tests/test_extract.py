@@ -128,3 +128,105 @@ def test_extraction_on_tag_soup_returns_only_http_urls(html):
     ex = extract(html, BASE)
     for url in ex.links + [i.url for i in ex.images]:
         assert url.startswith(("http://", "https://"))
+
+
+D = "http://site.example/dir/"
+
+
+@pytest.mark.parametrize("html, expected", [
+    ('<meta property="og:image:secure_url" content="https://s/o.jpg">', [("https://s/o.jpg", "og:image")]),
+    ('<meta property="og:image:url" content="o.jpg">', [(D + "o.jpg", "og:image")]),
+    ('<meta property="Twitter:Image:Src" content="t.jpg">', [(D + "t.jpg", "og:image")]),
+    ('<meta property="og:title" content="t.jpg">', []),
+    ('<link rel="shortcut icon" href="/favicon.ico">', [("http://site.example/favicon.ico", "link")]),
+    ('<link rel="Apple-Touch-Icon" href="t.png">', [(D + "t.png", "link")]),
+    ('<link rel="preload" as="image" href="hero.avif">', [(D + "hero.avif", "link")]),
+    ('<link rel="preload" as="script" href="app.js">', []),
+], ids=["og-secure-url", "og-url", "twitter-src-any-case", "other-meta", "favicon", "touch-icon", "preload-image",
+        "preload-script"])
+def test_meta_and_link_images(html, expected):
+    assert images(html) == expected
+
+
+@pytest.mark.parametrize("html, expected", [
+    ('<picture><source src="s.webp"></picture>', [(D + "s.webp", "picture")]),
+    ('<picture><source data-srcset="l.webp 2x"></picture>', [(D + "l.webp", "data-src")]),
+    ('<div data-background="/bg.webp"></div>', [("http://site.example/bg.webp", "data-src")]),
+    ('<div data-url="/api/item"></div><div data-url="/i.png"></div>', [("http://site.example/i.png", "data-src")]),
+    ('<span data-src="any-url-at-all"></span>', [(D + "any-url-at-all", "data-src")]),
+    ('<iframe data-src="https://video.example/embed/1"></iframe>', []),   # a lazy frame, not an image
+    ('<video><source data-src="v.mp4"></video>', []),
+    ('<img data-hi-res-src="h.jpg" data-full-src="f.jpg" data-large-src="l.jpg" data-echo="e.jpg">',
+     [(D + "h.jpg", "data-src"), (D + "f.jpg", "data-src"), (D + "l.jpg", "data-src"), (D + "e.jpg", "data-src")]),
+], ids=["picture-source-src", "picture-lazy-srcset", "data-background", "data-url-only-images", "data-src-any-element",
+        "lazy-iframe-skipped", "lazy-video-source-skipped", "more-lazy-attributes"])
+def test_lazy_load_attributes(html, expected):
+    assert images(html) == expected
+
+
+@pytest.mark.parametrize("html, expected", [
+    ("<style>@import url('theme.css'); @font-face { src: url(f.woff2) } .a { background: url(a.png) }</style>",
+     [(D + "a.png", "style")]),
+    ('<div style="fill: url(#gradient); background: url(data:image/png;base64,AAAA)"></div>', []),
+    ('<div style="BACKGROUND: URL( b.png )"></div>', [(D + "b.png", "style")]),
+], ids=["stylesheets-and-fonts-are-not-images", "fragment-and-data-urls", "any-case-and-spaces"])
+def test_css_urls(html, expected):
+    assert images(html) == expected
+
+
+def test_upper_case_markup_is_read_like_lower_case():
+    ex = extract('<IMG SRC="a.jpg"><A HREF="p.html">p</A><DIV STYLE="background:url(b.png)"></DIV>', BASE)
+    assert [(i.url, i.source) for i in ex.images] == [(D + "a.jpg", "img"), (D + "b.png", "style")]
+    assert ex.links == [D + "p.html"]
+
+
+def test_first_source_of_a_url_wins():
+    html = '<meta property="og:image" content="a.jpg"><a href="a.jpg">x</a><img src="a.jpg"><img srcset="a.jpg 2x">'
+    assert images(html) == [(D + "a.jpg", "og:image")]
+
+
+def test_a_non_http_base_href_is_ignored():
+    assert images('<base href="javascript:x"><img src="a.jpg">') == [(D + "a.jpg", "img")]
+
+
+def test_only_the_first_base_href_counts():
+    assert images('<base target="_top"><base href="/one/"><base href="/two/"><img src="a.jpg">') == \
+        [("http://site.example/one/a.jpg", "img")]
+
+
+def test_utf8_bytes_without_a_declared_charset():
+    assert images('<img src="café.png">'.encode()) == [(D + "caf%C3%A9.png", "img")]
+
+
+def test_a_string_with_an_xml_encoding_declaration():
+    html = "<?xml version='1.0' encoding='iso-8859-1'?><html><body><img src='é.png'></body></html>"
+    assert images(html) == [(D + "%C3%A9.png", "img")]
+
+
+def test_caps_apply_to_each_kind_separately():
+    html = "".join(f'<a href="/p{i}">x</a><img src="/i{i}.jpg">' for i in range(50))
+    ex = extract(html, BASE, max_links=0, max_images=5)
+    assert ex.links == [] and [i.url for i in ex.images] == [f"http://site.example/i{i}.jpg" for i in range(5)]
+
+
+def test_a_huge_attribute_is_skipped_not_parsed():
+    html = '<img src="a.jpg" srcset="' + "b.jpg 1x, " * 20_000 + '"><img src="c.jpg">'
+    assert images(html) == [(D + "a.jpg", "img"), (D + "c.jpg", "img")]
+
+
+@pytest.mark.parametrize("html", [
+    "<html><body><p><img src='a.jpg'><table><tr><td><img src='b.jpg'></div></span>",
+    "<img src='a.jpg'<img src='b.jpg'>",
+    "<!-- <img src='c.jpg'> --><img src='a.jpg'><script>document.write('<img src=\"s.jpg\">')</script><img src='b.jpg'>",
+], ids=["unclosed-and-stray-end-tags", "missing-bracket", "comments-and-scripts"])
+def test_malformed_html_still_yields_its_images(html):
+    found = [u for u, _ in images(html)]
+    assert D + "a.jpg" in found and D + "c.jpg" not in found and D + "s.jpg" not in found
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=2000))
+def test_extraction_on_any_bytes_never_raises_and_returns_only_http_urls(data):
+    ex = extract(data, BASE)
+    for url in ex.links + [i.url for i in ex.images]:
+        assert url.startswith(("http://", "https://"))

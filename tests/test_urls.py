@@ -19,6 +19,9 @@ from crawler.urls import Scope, host_of, is_http_url, normalize_url, parse_seeds
     ("http://h/a/%2e%2e/b", None, "http://h/b"),
     ("http://h/a/%2E/b", None, "http://h/a/b"),
     ("http://h/../../x", None, "http://h/x"),
+    ("http://h/a/..", None, "http://h/"),
+    ("http://h/a/.", None, "http://h/a/"),
+    ("http://h/%2e%2E/x/%2e", None, "http://h/x/"),
     # percent-encoding
     ("http://h/%7euser", None, "http://h/~user"),
     ("http://h/a%2fb", None, "http://h/a%2Fb"),
@@ -29,12 +32,40 @@ from crawler.urls import Scope, host_of, is_http_url, normalize_url, parse_seeds
     ("http://h/x?b=2&a=1", None, "http://h/x?b=2&a=1"),  # query order kept: it can matter
     # IDN host
     ("http://b\u00fccher.de/x", None, "http://xn--bcher-kva.de/x"),
+    ("http://B\u00dcCHER.DE/x", None, "http://xn--bcher-kva.de/x"),
+    ("http://%41.com/", None, "http://a.com/"),                  # hosts are percent-decoded first
+    ("http://a%2Fb.com/", None, None),                           # to a character a host cannot hold
+    ("http://exa mple.com/", None, None),
+    ("http://\u200b/", None, None),                              # IDNA maps it to nothing: no host
+    ("HTTPS://H.:443", None, "https://h/"),                      # trailing dot of a FQDN
+    # IPv6, ports, userinfo
+    ("http://[::1]:8080/x", None, "http://[::1]:8080/x"),
+    ("http://[::1]:80/x", None, "http://[::1]/x"),
+    ("http://h:0080/", None, "http://h/"),
+    ("http://h:/", None, "http://h/"),
+    ("http://u:p w@H:80/", None, "http://u:p%20w@h/"),
+    # empty query and repeated delimiters
+    ("http://h/a.jpg?", None, "http://h/a.jpg"),
+    ("http://h/a?b?c#d#e", None, "http://h/a?b?c"),
+    # backslashes before the query are slashes, as browsers read http(s) URLs
+    ("http://h\\a\\b?x\\y", None, "http://h/a/b?x\\y"),
     # resolution against a base
     ("../img/a.png", "http://h/x/y/page.html", "http://h/x/img/a.png"),
     ("//cdn.example/x.jpg", "https://h/", "https://cdn.example/x.jpg"),
     ("/root.png", "http://h/x/y/", "http://h/root.png"),
     ("?q=1", "http://h/p?x=2", "http://h/p?q=1"),
     ("a.png", "http://h/dir/", "http://h/dir/a.png"),
+    ("../../x.png", "http://h/a/b/c/p.html", "http://h/a/x.png"),
+    ("../../../../../x.png", "http://h/a/p.html", "http://h/x.png"),  # never above the root
+    ("#frag", "http://h/p?q=1", "http://h/p?q=1"),
+    ("?", "http://h/p?q=1", "http://h/p"),
+    ("http:x", "http://h/d/p", "http://h/d/x"),                # same scheme, no slashes: relative
+    ("https:x", "http://h/d/p", "https://x/"),                 # another scheme: slashes are optional
+    ("\\\\cdn.example\\x.jpg", "https://h/", "https://cdn.example/x.jpg"),
+    ("a b.png", "http://h/d/", "http://h/d/a%20b.png"),
+    ("a.png", "HTTP://H:80/d/", "http://h/d/a.png"),           # the base is normalised too
+    ("a.png", "not a url", None),
+    ("http://h/abs.png", "not a url", "http://h/abs.png"),
     # whitespace browsers strip
     ("  http://h/a  ", None, "http://h/a"),
     ("http://h/a\n/b\t", None, "http://h/a/b"),
@@ -47,7 +78,12 @@ from crawler.urls import Scope, host_of, is_http_url, normalize_url, parse_seeds
     ("", None, None),
     ("   ", None, None),
     ("http://", None, None),
-    ("http:///x", None, None),
+    ("http:///x", None, "http://x/"),                          # browsers skip extra slashes
+    ("http:/h/x", None, "http://h/x"),
+    ("http://h:80:80/", None, None),
+    ("http://[::1/", None, None),
+    ("http://h/\ud800", None, None),                            # a lone surrogate cannot be UTF-8
+    ("\x00 http://h/ \x1f", None, "http://h/"),                 # C0 controls around are stripped
     ("http://h:99999/", None, None),
     ("http://h:port/", None, None),
     ("javascript:void(0)", "http://h/", None),
@@ -122,3 +158,52 @@ def test_seed_file_lines():
         "line 8: malformed URL: 'http://'",
         "line 10: not an http(s) URL: 'mailto:a@b'",
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(list("aZ09./?#%:@[]\\ -_~eE2fF") + ["%2e", "%7E", "..", "//", "\u00e9", "\t"]))
+       .map(lambda parts: "http://h/" + "".join(parts)))
+def test_normalising_is_idempotent(url):
+    once = normalize_url(url)
+    assert once is None or normalize_url(once) == once
+
+
+@pytest.mark.parametrize("url, domain, allowed", [
+    ("http://example.com/", "example.com", True),
+    ("http://a.b.example.com/", "example.com", True),
+    ("http://notexample.com/", "example.com", False),
+    ("http://example.com.evil/", "example.com", False),
+    ("http://x.example.com/", ".Example.COM", True),   # a leading dot and case do not matter
+])
+def test_allowed_domain_covers_itself_and_subdomains_only(url, domain, allowed):
+    assert Scope(seed_hosts=frozenset({"seed.example"}), allow_domains=(domain,)).page_in_scope(url) is allowed
+
+
+def test_exclude_pattern_error_names_the_flag_and_pattern():
+    with pytest.raises(ConfigError, match=r"--exclude '\[a-'"):
+        Scope(seed_hosts=frozenset({"h"}), exclude=("[a-",))
+
+
+def test_images_under_an_allowed_domain_pass_same_host_only():
+    assert SCOPE.image_allowed("http://img.cdn.example/x.jpg", same_host_only=True)
+
+
+@pytest.mark.parametrize("line, problem", [
+    ("example.com/page", "missing scheme (http:// or https://)"),
+    ("example.com:8080/page", "missing scheme (http:// or https://)"),  # "example.com" is no scheme
+    ("ftp://h/x", "not an http(s) URL"),
+    ("javascript:alert(1)", "not an http(s) URL"),
+    ("http://", "malformed URL"),
+    ("http://h:99999/", "malformed URL"),
+])
+def test_seed_line_problems(line, problem):
+    assert parse_seeds([line]) == ([], [f"line 1: {problem}: {line!r}"])
+
+
+def test_seed_problem_shows_at_most_200_characters():
+    _, problems = parse_seeds(["x" * 500])
+    assert problems == [f"line 1: missing scheme (http:// or https://): {'x' * 200!r}"]
+
+
+def test_only_whole_line_comments_are_comments():
+    assert parse_seeds(["  # indented comment", "http://h/a#b # not a comment"]) == (["http://h/a"], [])
