@@ -2,6 +2,8 @@ import io
 
 import pytest
 
+from .procs import Procs
+
 
 def make_png(width: int = 8, height: int = 8, color=(200, 30, 30)) -> bytes:
     from PIL import Image
@@ -25,3 +27,11 @@ def png_bytes() -> bytes:
 @pytest.fixture
 def jpeg_bytes() -> bytes:
     return make_jpeg()
+
+
+@pytest.fixture
+def procs():
+    """Crawler subprocesses started by a test; all of them are killed and reaped afterwards."""
+    p = Procs()
+    yield p
+    p.cleanup()

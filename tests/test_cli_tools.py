@@ -13,17 +13,10 @@ from crawler.configfile import load
 from crawler.errors import ConfigError
 from crawler.sitegen import SiteSpec, generate_site
 
-from .procs import Procs, free_port, output, serve_slow, wait_for
+from .procs import free_port, output, serve_slow, wait_for
 
 pytestmark = pytest.mark.timeout(90)
 KEY = {"CRAWLER_AUTHKEY": "cli-tools-test-key-0123456789"}
-
-
-@pytest.fixture
-def procs():
-    p = Procs()
-    yield p
-    p.cleanup()
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 
 from crawler.sitegen import SiteSpec, generate_site
 
-from .procs import Procs, check_complete, free_port, manifest_lines, output, serve_slow, wait_for
+from .procs import check_complete, free_port, manifest_lines, output, serve_slow, wait_for
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -28,13 +28,6 @@ def slow_site(tmp_path_factory):
     yield root, truth, base_url
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture
-def procs():
-    p = Procs()
-    yield p
-    p.cleanup()
 
 
 def start_master(procs, tmp_path, base_url, truth, port, *extra):

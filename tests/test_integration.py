@@ -10,7 +10,7 @@ import pytest
 from crawler.demo import serve_directory
 from crawler.sitegen import SiteSpec, generate_site
 
-from .procs import Procs, check_complete, output, pids_alive, records
+from .procs import check_complete, output, pids_alive, records
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -23,13 +23,6 @@ def site(tmp_path_factory):
     yield root, truth, base_url
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture
-def procs():
-    p = Procs()
-    yield p
-    p.cleanup()
 
 
 def seed_file(tmp_path, *lines):

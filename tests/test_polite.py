@@ -8,16 +8,9 @@ import pytest
 
 from crawler import imagegen
 
-from .procs import Procs, Recorder, output, records, serve_recorded
+from .procs import Recorder, output, records, serve_recorded
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def procs():
-    p = Procs()
-    yield p
-    p.cleanup()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from crawler.messages import make_task
 from crawler.netguard import NetPolicy
 from crawler.worker import download
 
-from .procs import Procs, output
+from .procs import output
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -143,13 +143,6 @@ def test_a_20_mb_attribute_costs_bounded_time():
     ex = extract(html, "http://h/")
     assert [i.url for i in ex.images] == ["http://h/a.jpg"]
     assert time.monotonic() - start < 20
-
-
-@pytest.fixture
-def procs():
-    p = Procs()
-    yield p
-    p.cleanup()
 
 
 def _seeds(tmp_path):
