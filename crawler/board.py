@@ -81,6 +81,8 @@ class TaskBoard:
         self._pending = 0
         # insertion order is deadline order, since every lease has the same length
         self._leased: OrderedDict[int, tuple[Task, float, str, str]] = OrderedDict()
+        # answered by their leaseholder, host slot already free, until the master records them
+        self._answered: dict[int, Task] = {}
         self._finished = False
         self._stopped_workers: set[str] = set()
         self.workers: dict[str, float] = {}  # worker name -> last contact (clock)
@@ -131,10 +133,42 @@ class TaskBoard:
             self._hosts.remove(host)
         return task
 
+    def arrived(self, items: list) -> None:
+        """Results have reached the inbox: free their hosts' slots at once.
+
+        Called from the server thread that received them, so the next task for that host
+        can go out in the same moment (the worker asks for tasks right after delivering),
+        not only when the master's loop has recorded the result. Only the leaseholder's
+        result frees the slot: a late duplicate from an expired lease must not, or the host
+        could see more requests than --per-host allows.
+        """
+        with self._lock:
+            freed = False
+            for item in items:
+                task_id = item.get("id") if isinstance(item, dict) else None
+                entry = self._leased.get(task_id) if isinstance(task_id, int) and not isinstance(task_id, bool) else None
+                if entry is not None and item.get("worker") == entry[2]:
+                    del self._leased[task_id]
+                    self._answered[task_id] = entry[0]
+                    self.gate.finish(entry[3])
+                    freed = True
+            if freed:
+                self._ready.notify_all()
+
+    def reopen(self, task_id: Any) -> None:
+        """The master refused a result that freed a slot: the task goes out again."""
+        with self._lock:
+            task = self._answered.pop(task_id, None) if isinstance(task_id, int) else None
+            if task is not None:
+                self._enqueue(task, True)
+                self._ready.notify_all()
+
     def ack(self, task: Task) -> bool:
         """Forget a task a result has answered (leased, or pending again after its lease
         expired); True if it was leased."""
         with self._lock:
+            if self._answered.pop(task.id, None) is not None:
+                return True
             entry = self._leased.pop(task.id, None)
             if entry is not None:
                 self.gate.finish(entry[3])
@@ -203,14 +237,16 @@ class TaskBoard:
         idle = n if idle is None else max(0, min(int(idle), n))
         with self._lock:
             self.workers[worker] = self._clock()
-            out = self._lease(worker, n, idle)
-            if not out and n and timeout and not self._finished:
-                self._ready.wait(timeout)
+            if not self._finished:
                 out = self._lease(worker, n, idle)
-            if self._finished and not out:
-                self._stopped_workers.add(worker)
-                return [stop_message()]
-            return out
+                if out or not (n and timeout):
+                    return out
+                self._ready.wait(timeout)
+                if not self._finished:
+                    return self._lease(worker, n, idle)
+            # finished (or stopping): nothing more is handed out, whatever is still queued
+            self._stopped_workers.add(worker)
+            return [stop_message()]
 
     def _lease(self, worker: str, n: int, idle: int) -> list[dict]:
         out: list[dict] = []
@@ -293,7 +329,8 @@ class TaskBoard:
 class ResultInbox:
     """Served as `get_result_queue`: workers put results, the master drains them."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_arrival: Callable[[list], None] | None = None) -> None:
+        self._on_arrival = on_arrival
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self._items: list[Any] = []
@@ -312,7 +349,9 @@ class ResultInbox:
                 return False
             self._items.extend(items)
             self._arrived.notify()
-            return True
+        if self._on_arrival is not None:
+            self._on_arrival(items)
+        return True
 
     def qsize(self) -> int:
         with self._lock:

@@ -162,7 +162,7 @@ class Master:
         self.board.crawl_settings = {"trusted_hosts": sorted(self.policy.trusted_hosts),
                                      "allow_private": self.policy.allow_private}
         self._pages_per_host: Counter = Counter()
-        self.inbox = ResultInbox()
+        self.inbox = ResultInbox(on_arrival=self.board.arrived)
         self.summary = Summary()
         self.served: Served | None = None
         self._pages: deque[tuple[str, int]] = deque()
@@ -452,6 +452,7 @@ class Master:
             result = validate_result(item)
         except InvalidMessage as exc:
             log.warning("dropped an invalid result: %s", exc)
+            self._refuse(item)
             return
         task_id = result["id"]
         task = self._outstanding.get(task_id)
@@ -464,15 +465,23 @@ class Master:
             return
         if result["url"] != task.url:
             log.warning("dropped a result whose URL does not match task %d", task_id)
+            self._refuse(item)
             return
         if result["ok"]:
             try:
                 naming.safe_join(self.cfg.out, result["path"])
             except ValueError:
                 log.warning("dropped a result with an unsafe path %r", result["path"][:200])
+                self._refuse(item)
                 return
         self.board.ack(task)
         self._record(task, result)
+
+    def _refuse(self, item) -> None:
+        """A dropped result may have freed its task's slot on arrival: hand the task out again."""
+        task_id = item.get("id") if isinstance(item, dict) else None
+        if isinstance(task_id, int) and task_id in self._outstanding:
+            self.board.reopen(task_id)
 
     def _on_expired(self, expired: list[tuple[Task, str]]) -> None:
         for task, worker in expired:

@@ -114,3 +114,34 @@ def test_a_retried_task_goes_to_the_front():
     board.add_many([task(1), task(2)])
     board.add(task(3), front=True)
     assert [t["id"] for t in board.get_many("w", 3)] == [3, 1, 2]
+
+
+def test_a_result_frees_its_hosts_slot_on_arrival_and_only_the_leaseholders():
+    from crawler.politeness import HostGate
+    board = TaskBoard(10, gate=HostGate(per_host=1, delay=0.0))
+    inbox = ResultInbox(on_arrival=board.arrived)
+    board.add_many([task(1), task(2)])
+    first = board.get_many("w1", 2)
+    assert [t["id"] for t in first] == [1] and board.get_many("w2", 2) == []
+    inbox.put_many([{"id": 1, "worker": "w2"}])  # not the leaseholder: the slot stays taken
+    assert board.get_many("w2", 2) == []
+    inbox.put_many([{"id": 1, "worker": "w1"}])
+    assert [t["id"] for t in board.get_many("w2", 2)] == [2]  # before the master has recorded 1
+    assert board.ack(task(1)) is True and board.counts() == (0, 1)
+
+
+def test_a_refused_result_puts_its_task_back():
+    board = TaskBoard(10)
+    board.add(task(1))
+    board.get_many("w1", 1)
+    board.arrived([{"id": 1, "worker": "w1", "path": "../../etc/passwd"}])
+    board.reopen(1)
+    assert [t["id"] for t in board.get_many("w2", 1)] == [1]
+
+
+def test_nothing_is_handed_out_once_the_crawl_is_stopping():
+    board = TaskBoard(10)
+    board.add_many([task(1), task(2)])
+    board.finish_crawl()
+    items = board.get_many("w1", 5)
+    assert len(items) == 1 and is_stop(items[0]) and board.counts() == (2, 0)

@@ -210,6 +210,8 @@ def test_a_second_ctrl_c_stops_at_once_and_the_journal_still_resumes(slow_site, 
     assert master.returncode == 130 and "stopping at once" in log, log
     assert time.monotonic() - stopped < 3
     master2 = start_master(procs, tmp_path, base_url, truth, port)
+    # workers told to stop by the first Ctrl-C have exited; the others reconnect
+    workers += [start_worker(procs, tmp_path, port, f"w{i}") for i in (3, 4)]
     log2 = output(master2, 120)
     assert master2.returncode == 0 and "resuming the crawl" in log2, log2
     for w in workers:
@@ -229,7 +231,7 @@ def test_sigterm_on_a_worker_gives_back_its_tasks_and_exits_at_once(slow_site, t
     w1.send_signal(signal.SIGTERM)
     wlog = output(w1, 20)
     assert w1.returncode == 130, wlog
-    assert time.monotonic() - stopped < 5 and "gave back" in wlog
+    assert time.monotonic() - stopped < 5, wlog  # in-flight downloads finish, unstarted tasks go back
     log = output(master, 120)
     # with 60 s leases, finishing quickly proves the tasks came back by release, not by expiry
     assert master.returncode == 0 and "expired" not in log, log

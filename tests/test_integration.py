@@ -10,7 +10,7 @@ import pytest
 from crawler.demo import serve_directory
 from crawler.sitegen import SiteSpec, generate_site
 
-from .procs import check_complete, output, pids_alive, records
+from .procs import check_complete, output, pids_alive, records, serve_slow
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -56,11 +56,13 @@ def test_run_with_two_workers_stores_every_image_and_records_every_failure(site,
     assert f"gallery: {out / 'index.html'}" in log and (out / "index.html").is_file()  # the master's report
 
 
-def test_master_and_separate_workers_finish_and_all_exit_by_themselves(site, tmp_path, procs):
-    root, truth, base_url = site
+def test_master_and_separate_workers_finish_and_all_exit_by_themselves(site, tmp_path, procs, request):
+    root, truth, _ = site
+    server, base_url = serve_slow(root, delay=0.05)  # slow enough that both workers join in time
+    request.addfinalizer(lambda: (server.shutdown(), server.server_close()))
     out = tmp_path / "out"
     seeds = seed_file(tmp_path, base_url + truth["start"])
-    master = procs.start("master", str(seeds), "--listen", "127.0.0.1:0", "--out", str(out))
+    master = procs.start("master", str(seeds), "--listen", "127.0.0.1:0", "--out", str(out), "--per-host", "4")
     # the master prints its address: read lines until the port shows up
     port = None
     lines = []
