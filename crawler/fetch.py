@@ -44,7 +44,6 @@ def new_session(user_agent: str, policy: NetPolicy = NetPolicy()) -> requests.Se
     # trust_env=False skips reading proxy settings and .netrc on every request (about a
     # quarter of requests' CPU per call here) and keeps a crawl independent of the shell.
     session.trust_env = False
-    session.max_redirects = MAX_REDIRECTS
     session.headers.update({"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"})
     adapter = _GuardedAdapter(policy)
     session.mount("http://", adapter)
@@ -197,8 +196,6 @@ def _translated(chunks: Iterator[bytes], url: str) -> Iterator[bytes]:
 
 def _translate(exc: requests.RequestException, url: str, redirected: bool = False) -> FetchError:
     """Turn a requests exception into one of ours, with a short, readable message."""
-    if isinstance(exc, requests.TooManyRedirects):
-        return RedirectError(f"more than {MAX_REDIRECTS} redirects (or a redirect loop)", final_url=url)
     if isinstance(exc, (requests.exceptions.InvalidSchema, requests.exceptions.MissingSchema,
                         requests.exceptions.InvalidURL)):
         if redirected:

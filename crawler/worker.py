@@ -122,6 +122,7 @@ class Worker:
         self._finished = False               # the master said the crawl is over
         self.exit_code = 0
         self.error: str | None = None
+        self._last_contact = 0.0  # when this worker last called the master
         # until the master says otherwise, no private address is reachable
         self.policy = NetPolicy()
 
@@ -185,7 +186,6 @@ class Worker:
         connected = False
         lost_since: float | None = None
         backoff = 0.2
-        last_call = 0.0
         first = True
         while True:
             if not connected:
@@ -214,9 +214,8 @@ class Worker:
                          format_address(self.cfg.address), self.cfg.name, self.cfg.threads)
                 first, lost_since = False, None
             try:
-                if self._exchange(last_call):
+                if self._exchange():
                     return
-                last_call = time.monotonic()
             except (OSError, EOFError) as exc:
                 self.link.reset()
                 connected = False
@@ -248,11 +247,12 @@ class Worker:
         if policy != self.policy:
             self.policy = policy
 
-    def _exchange(self, last_call: float) -> bool:
+    def _exchange(self) -> bool:
         """One round: deliver results, lease tasks. True when the worker is done."""
         with self._outbox_lock:
             batch = self._outbox[:RESULT_BATCH]
         if batch:
+            self._last_contact = time.monotonic()
             if self.link.results.put_many(batch):
                 with self._outbox_lock:
                     del self._outbox[:len(batch)]
@@ -275,6 +275,7 @@ class Worker:
             # must not sit in the outbox while we wait for tasks (its result may be what frees
             # the host's limit for the next task).
             wait = IDLE_WAIT if busy == 0 and not backlog else 0
+            self._last_contact = time.monotonic()
             items = self.link.tasks.get_many(self.cfg.name, want, wait, idle)
             self._accept(items)
             if items or backlog or wait:
@@ -286,7 +287,9 @@ class Worker:
             return False
         else:
             self._wait_activity(IDLE_WAIT)  # full: until a download finishes
-        if time.monotonic() - last_call > HEARTBEAT_SECONDS:
+        if time.monotonic() - self._last_contact > HEARTBEAT_SECONDS:
+            # every thread busy with long downloads: tell the master we are alive (status)
+            self._last_contact = time.monotonic()
             self._finished = bool(self.link.tasks.heartbeat(self.cfg.name)) or self._finished
         return False
 
