@@ -420,6 +420,26 @@ def git_state() -> dict:
             "dirty": bool(git("status", "--porcelain", "--untracked-files=no", "--", "crawler"))}
 
 
+def default_out_root() -> Path:
+    """/dev/shm where it is a writable tmpfs, else the system's temporary folder."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK) and filesystem_of(shm) == "tmpfs":
+        return shm
+    return Path(tempfile.gettempdir())
+
+
+def filesystem_of(path: Path) -> str:
+    """The type of the filesystem path is on, from /proc/mounts (longest mount point wins)."""
+    try:
+        mounts = [line.split()[:3] for line in Path("/proc/mounts").read_text().splitlines()]
+    except OSError:
+        return "unknown"
+    real = os.path.realpath(path)
+    best = max((m for m in mounts if len(m) == 3 and (real == m[1] or real.startswith(m[1].rstrip("/") + "/"))),
+               key=lambda m: len(m[1]), default=None)
+    return best[2] if best else "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3, help="runs of each tool per scenario (default: %(default)s)")
@@ -429,6 +449,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep each run's output folder (printed in the JSON)")
     ap.add_argument("--timeout", type=float, default=None, help="seconds one run may take (default: 120 quick, 1200 full)")
     ap.add_argument("--json", type=Path, default=BENCH / "results" / "latest.json", help="where to write the results")
+    ap.add_argument("--out-root", type=Path, default=None,
+                    help="folder the tools write into (default: a RAM-backed tmpfs, /dev/shm, where there is one, "
+                         "so that the disk's per-file costs do not swamp the tools' own; give e.g. /tmp to include them)")
     a = ap.parse_args(argv)
 
     spec = QUICK_SPEC if a.quick else FULL_SPEC
@@ -450,7 +473,10 @@ def main(argv: list[str] | None = None) -> int:
                         "megabytes": total_mb, "pages": len(truth["pages"])},
                "git": git_state(), "workers": WORKERS, "scenarios": {}}
     print(f"crawler code: commit {results['git']['commit']}{' + uncommitted changes' if results['git']['dirty'] else ''}")
-    work = Path(tempfile.mkdtemp(prefix="crawler-bench-"))
+    out_root = a.out_root or default_out_root()
+    work = Path(tempfile.mkdtemp(prefix="crawler-bench-", dir=out_root))
+    results["out_root"] = {"path": str(out_root), "filesystem": filesystem_of(work)}
+    print(f"output under {work} ({results['out_root']['filesystem']})")
     try:
         for name in scenarios:
             results["scenarios"][name] = run_scenario(name, root, truth, sizes, tools, a.rounds, work,
