@@ -278,7 +278,8 @@ def cmd_worker(args) -> int:
     code = worker.run()
     s = worker.stats
     if code == 0:
-        log.info("worker %s done: %d stored (%.1f MB), %d failed", cfg.name, s.ok, s.bytes / 1e6, s.failed)
+        log.info("worker %s done: %d stored (%.1f MB), %d failed; %d calls to the master", cfg.name, s.ok,
+                 s.bytes / 1e6, s.failed, s.calls)
     return code
 
 
@@ -375,8 +376,8 @@ def cmd_extract(args) -> int:
         if base is None:
             raise ConfigError(f"{args.page!r} is neither a file nor an http(s) URL")
         # the user named this page: its host is trusted like a seed's
-        session = fetch.new_session(args.user_agent, NetPolicy(frozenset({urls.host_of(base)})))
-        page = fetch.fetch_page(session, base, max_bytes=config.DEFAULT_MAX_PAGE_BYTES, timeout=args.timeout)
+        client = fetch.new_client(args.user_agent, NetPolicy(frozenset({urls.host_of(base)})))
+        page = fetch.fetch_page(client, base, max_bytes=config.DEFAULT_MAX_PAGE_BYTES, timeout=args.timeout)
         base, html = page.final_url, decode_html(page)
     scope = urls.Scope(seed_hosts=frozenset({urls.host_of(base)}), allow_domains=tuple(args.allow_domain),
                        include=tuple(args.include), exclude=tuple(args.exclude))

@@ -87,12 +87,12 @@ def _reasons(counter: Counter) -> str:
     return " (" + ", ".join(f"{reason} {n}" for reason, n in counter.most_common()) + ")"
 
 
-def fetch_with_retries(session, url: str, cfg: CrawlConfig, *, sleep=time.sleep) -> fetch.Page:
+def fetch_with_retries(client, url: str, cfg: CrawlConfig, *, sleep=time.sleep) -> fetch.Page:
     """fetch_page, retried like image downloads are (connection errors, timeouts, 408, 429, 5xx)."""
     attempt = 1
     while True:
         try:
-            return fetch.fetch_page(session, url, max_bytes=cfg.max_page_bytes, timeout=cfg.timeout)
+            return fetch.fetch_page(client, url, max_bytes=cfg.max_page_bytes, timeout=cfg.timeout)
         except FetchError as exc:
             wait = retry.wait_seconds(attempt, exc.retry_after) if retry.should_retry(exc.reason, exc.status) else None
             if wait is None or attempt > cfg.retries:
@@ -110,10 +110,10 @@ def decode_html(page: fetch.Page) -> str:
     return dammit.unicode_markup if dammit.unicode_markup is not None else page.body.decode("utf-8", "replace")
 
 
-def process_page(session, url: str, depth: int, cfg: CrawlConfig) -> PageOutcome:
+def process_page(client, url: str, depth: int, cfg: CrawlConfig) -> PageOutcome:
     """Fetch one page and extract its links and images. Never raises."""
     try:
-        page = fetch_with_retries(session, url, cfg)
+        page = fetch_with_retries(client, url, cfg)
     except FetchError as exc:
         return PageOutcome(url, depth, final_url=exc.final_url, error=str(exc), reason=exc.reason)
     except Exception as exc:  # a bug costs one page, not the crawl
@@ -333,22 +333,22 @@ class Master:
             self._jobs_in_flight += 1
             pool.submit(self._page_job, url, depth, host)
 
-    def _session(self):
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = fetch.new_session(self.cfg.user_agent, self.policy)
-        return session
+    def _client(self):
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = fetch.new_client(self.cfg.user_agent, self.policy)
+        return client
 
     def _page_job(self, url: str, depth: int, host: str) -> None:
         try:
-            self._page_results.append(process_page(self._session(), url, depth, self.cfg))
+            self._page_results.append(process_page(self._client(), url, depth, self.cfg))
         finally:
             self.board.finish(host)
             self.inbox.wake()
 
     def _robots_job(self, origin: str, host: str) -> None:
         try:
-            page = fetch.fetch_page(self._session(), origin + "/robots.txt", max_bytes=MAX_ROBOTS_BYTES,
+            page = fetch.fetch_page(self._client(), origin + "/robots.txt", max_bytes=MAX_ROBOTS_BYTES,
                                     timeout=self.cfg.timeout)
             outcome = RobotsOutcome(origin, host, page.status, page.body)
         except FetchError as exc:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import posixpath
 import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -199,22 +198,25 @@ def is_temp_name(name: str) -> bool:
     return name.endswith(TEMP_SUFFIX)
 
 
-def safe_join(root: str | os.PathLike, rel: str) -> Path:
-    """root/rel as an absolute path, for rel from relative_path() or from the network.
+def check_relative(rel: str) -> list[str]:
+    """The segments of rel, a path from relative_path() or from the network, or ValueError.
 
     ValueError if rel is empty, absolute, has a drive or any `:` (Windows drives and alternate
-    data streams), a backslash, NUL, an empty, `.` or `..` segment, or would leave root.
-    Pure string work: symlinks are checked when the file is written.
+    data streams), a backslash, NUL, or an empty, `.` or `..` segment. With none of those,
+    joining rel to a root cannot leave it. Pure string work (a few microseconds; it runs for
+    every download and every result): symlinks are checked when the file is written.
     """
     if not isinstance(rel, str) or not rel:
         raise ValueError("empty path")
-    if "\\" in rel or "\x00" in rel or ":" in rel or rel.startswith("/"):
+    if "\\" in rel or "\x00" in rel or ":" in rel or rel[0] == "/":
         raise ValueError(f"not a safe relative path: {rel!r}")
     parts = rel.split("/")
-    if any(p in ("", ".", "..") for p in parts) or posixpath.normpath(rel) != rel:
-        raise ValueError(f"not a safe relative path: {rel!r}")
-    root_abs = os.path.abspath(root)
-    full = os.path.abspath(os.path.join(root_abs, *parts))
-    if os.path.commonpath([root_abs, full]) != root_abs:
-        raise ValueError(f"path leaves the downloads root: {rel!r}")
-    return Path(full)
+    for p in parts:
+        if p in ("", ".", ".."):
+            raise ValueError(f"not a safe relative path: {rel!r}")
+    return parts
+
+
+def safe_join(root: str | os.PathLike, rel: str) -> Path:
+    """root/rel as a path, for rel from relative_path() or from the network; see check_relative."""
+    return Path(os.path.join(root, *check_relative(rel)))

@@ -15,7 +15,7 @@ import secrets
 from pathlib import Path
 
 from .errors import CrawlerError
-from .naming import TEMP_SUFFIX, is_temp_name, safe_join
+from .naming import TEMP_SUFFIX, check_relative, is_temp_name, safe_join
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +34,13 @@ class AtomicFile:
     """A temporary file in its final folder; `commit()` renames it into place, `abort()` removes it."""
 
     def __init__(self, root: Path, rel: str):
-        safe_join(root, rel)  # raises ValueError on anything that could leave the root
+        parts = check_relative(rel)  # raises ValueError on anything that could leave the root
         self.rel = rel
-        parts = rel.split("/")
         self._name = parts[-1]
         # the pid lets a worker starting on the same folder tell a live neighbour's file from a leftover
         self._tmp = f"{self._name}.{os.getpid()}-{secrets.token_hex(4)}{TEMP_SUFFIX}"
         self._dir_fd = -1
-        self._dir_path = Path(root, *parts[:-1])
+        self._dir_path = os.path.join(root, *parts[:-1])
         self.size = 0
         self.sha256 = hashlib.sha256()
         try:
@@ -50,24 +49,32 @@ class AtomicFile:
                 fd = os.open(self._tmp, _FILE_FLAGS, 0o644, dir_fd=self._dir_fd)
             else:  # pragma: no cover - Windows has no dir_fd; fall back to checked paths
                 _make_dirs_checked(Path(root), parts[:-1])
-                fd = os.open(self._dir_path / self._tmp, _FILE_FLAGS, 0o644)
+                fd = os.open(os.path.join(self._dir_path, self._tmp), _FILE_FLAGS, 0o644)
         except OSError as exc:
             self._close_dir()
             raise StorageError(f"cannot create {rel}: {exc.strerror or exc}") from exc
-        self._file = os.fdopen(fd, "wb")
+        self._fd = fd
 
     def write(self, data: bytes) -> None:
-        self._file.write(data)
+        # unbuffered: the chunks are 64 kB reads already, a buffer would only copy them
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
         self.sha256.update(data)
         self.size += len(data)
 
+    def _close_file(self) -> None:
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)
+
     def commit(self) -> None:
         try:
-            self._file.close()
+            self._close_file()
             if self._dir_fd >= 0:
                 os.rename(self._tmp, self._name, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
             else:  # pragma: no cover
-                os.replace(self._dir_path / self._tmp, self._dir_path / self._name)
+                os.replace(os.path.join(self._dir_path, self._tmp), os.path.join(self._dir_path, self._name))
         except OSError as exc:
             self.abort()
             raise StorageError(f"cannot store {self.rel}: {exc.strerror or exc}") from exc
@@ -76,14 +83,14 @@ class AtomicFile:
 
     def abort(self) -> None:
         try:
-            self._file.close()
+            self._close_file()
         except OSError:
             pass
         try:
             if self._dir_fd >= 0:
                 os.unlink(self._tmp, dir_fd=self._dir_fd)
             else:  # pragma: no cover
-                os.unlink(self._dir_path / self._tmp)
+                os.unlink(os.path.join(self._dir_path, self._tmp))
         except OSError:
             pass
         self._close_dir()
@@ -142,8 +149,8 @@ def _make_dirs_checked(root: Path, parts: list[str]) -> None:  # pragma: no cove
         path.mkdir(exist_ok=True)
 
 
-CONTENT_INDEX = Path(".crawler") / "content"
-_index_folders: set[Path] = set()  # made already by this process (256 at most per root)
+CONTENT_INDEX = os.path.join(".crawler", "content")
+_index_folders: set[str] = set()  # made already by this process (256 at most per root)
 
 
 def claim_content(root: Path, site: str, sha256: str, rel: str) -> str | None:
@@ -153,11 +160,11 @@ def claim_content(root: Path, site: str, sha256: str, rel: str) -> str | None:
     The index is a file per (sha256, site) created with O_EXCL, so workers sharing a folder
     agree on the first copy without talking to each other.
     """
-    folder = Path(root) / CONTENT_INDEX / sha256[:2]
+    folder = os.path.join(root, CONTENT_INDEX, sha256[:2])
     if folder not in _index_folders:
-        folder.mkdir(parents=True, exist_ok=True)
+        os.makedirs(folder, exist_ok=True)
         _index_folders.add(folder)
-    entry = folder / f"{sha256}@{_index_safe(site)}"
+    entry = Path(folder, f"{sha256}@{_index_safe(site)}")
     try:
         fd = os.open(entry, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
     except FileExistsError:
@@ -172,8 +179,10 @@ def claim_content(root: Path, site: str, sha256: str, rel: str) -> str | None:
             pass
         entry.write_text(rel, encoding="utf-8")  # the first copy is gone (or was this one): take over
         return None
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(rel)
+    try:
+        os.write(fd, rel.encode("utf-8"))
+    finally:
+        os.close(fd)
     return None
 
 

@@ -39,9 +39,10 @@ class WorkerStats:
     failed: int = 0
     bytes: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    calls: int = 0  # round trips to the master
 
 
-def download(task: dict, cfg: WorkerConfig, session, *, sleep=time.sleep) -> dict:
+def download(task: dict, cfg: WorkerConfig, client, *, sleep=time.sleep) -> dict:
     """Download one task's image under cfg.out, retrying what is worth retrying, and return
     its result record. Never raises."""
     start = time.perf_counter()
@@ -49,7 +50,7 @@ def download(task: dict, cfg: WorkerConfig, session, *, sleep=time.sleep) -> dic
     attempt = 1
     while True:
         try:
-            return _download_once(task, cfg, session, start, attempt)
+            return _download_once(task, cfg, client, start, attempt)
         except FetchError as exc:
             wait = retry.wait_seconds(attempt, exc.retry_after) if retry.should_retry(exc.reason, exc.status) else None
             if wait is None or attempt > retries:
@@ -70,10 +71,10 @@ def download(task: dict, cfg: WorkerConfig, session, *, sleep=time.sleep) -> dic
                                attempts=attempt)
 
 
-def _download_once(task: dict, cfg: WorkerConfig, session, start: float, attempt: int) -> dict:
+def _download_once(task: dict, cfg: WorkerConfig, client, start: float, attempt: int) -> dict:
     max_bytes = min(task["max_bytes"], cfg.max_bytes)
     timeout = min(float(task["timeout"]), cfg.timeout)
-    with fetch.open_body(session, task["url"], max_bytes=max_bytes, timeout=timeout,
+    with fetch.open_body(client, task["url"], max_bytes=max_bytes, timeout=timeout,
                          accept="image/*,*/*;q=0.8") as body:
         kind, why = imagetype.is_image(body.head, body.content_type)
         if kind is None:
@@ -153,17 +154,17 @@ class Worker:
     # -- download threads ----------------------------------------------------------
     def _download_loop(self) -> None:
         policy = self.policy
-        session = fetch.new_session(self.cfg.user_agent, policy)
+        client = fetch.new_client(self.cfg.user_agent, policy)
         while True:
             task = self._local.get()
             if task is None:
                 return
             if policy is not self.policy:  # the master's settings arrived or changed
                 policy = self.policy
-                session = fetch.new_session(self.cfg.user_agent, policy)
+                client = fetch.new_client(self.cfg.user_agent, policy)
             with self._outbox_lock:
                 self._inflight += 1
-            result = download(task, self.cfg, session)
+            result = download(task, self.cfg, client)
             self._count(result)
             with self._outbox_lock:
                 self._outbox.append(result)
@@ -253,6 +254,7 @@ class Worker:
             batch = self._outbox[:RESULT_BATCH]
         if batch:
             self._last_contact = time.monotonic()
+            self.stats.calls += 1
             if self.link.results.put_many(batch):
                 with self._outbox_lock:
                     del self._outbox[:len(batch)]
@@ -276,6 +278,7 @@ class Worker:
             # the host's limit for the next task).
             wait = IDLE_WAIT if busy == 0 and not backlog else 0
             self._last_contact = time.monotonic()
+            self.stats.calls += 1
             items = self.link.tasks.get_many(self.cfg.name, want, wait, idle)
             self._accept(items)
             if items or backlog or wait:

@@ -1,17 +1,76 @@
-"""A worker's download of one task, with HTTP mocked by `responses`."""
+"""A worker's download of one task, against a scripted HTTP server on 127.0.0.1.
 
+The server answers each path as the test scripts it (status, headers, body, a delay, no
+Content-Length), so every failure path goes through the real HTTP stack: sockets,
+keep-alive, chunk reads, decoding.
+"""
+
+import dataclasses
+import gzip
 import hashlib
+import http.server
+import threading
+import time
 
 import pytest
-import requests
-import responses
 
-from crawler import fetch
+from crawler import fetch, naming
 from crawler.config import WorkerConfig
 from crawler.messages import make_task, validate_result
+from crawler.netguard import NetPolicy
 from crawler.worker import download
 
-URL = "http://img.example/photos/cat.png"
+from .procs import free_port
+
+
+class Script:
+    """What the server answers: path -> (status, headers, body, delay seconds, send length)."""
+
+    def __init__(self):
+        self.routes: dict[str, tuple[int, dict, bytes, float, bool]] = {}
+        self.seen: list[tuple[str, dict]] = []
+
+    def add(self, path, body=b"", status=200, headers=None, delay=0.0, length=True):
+        self.routes[path] = (status, dict(headers or {}), body, delay, length)
+
+
+@pytest.fixture
+def server():
+    script = Script()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            script.seen.append((self.path, dict(self.headers)))
+            status, headers, body, delay, length = script.routes.get(self.path, (404, {}, b"not here", 0.0, True))
+            time.sleep(delay)
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            if length:
+                self.send_header("Content-Length", str(len(body)))
+            else:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            self.end_headers()
+            try:
+                self.wfile.write(body)
+            except OSError:
+                pass  # the client gave up reading, as it should past a cap
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    script.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    yield script
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(5)
 
 
 @pytest.fixture
@@ -19,9 +78,9 @@ def cfg(tmp_path):
     return WorkerConfig(address=("127.0.0.1", 1), out=tmp_path, threads=1, max_bytes=1_000_000, timeout=5.0, name="w:1")
 
 
-def run(cfg, url=URL, max_bytes=100_000):
-    task = make_task(1, url, "http://img.example/", max_bytes=max_bytes, timeout=5.0)
-    result = download(task, cfg, fetch.new_session("test-agent"))
+def run(cfg, url, max_bytes=100_000):
+    task = make_task(1, url, url, max_bytes=max_bytes, timeout=5.0)
+    result = download(task, cfg, fetch.new_client("test-agent", NetPolicy(frozenset({"127.0.0.1"}))))
     return validate_result(result)
 
 
@@ -29,109 +88,119 @@ def no_partials(root):
     return not [p for p in root.rglob("*") if p.name.endswith(".crawler-part")]
 
 
-@responses.activate
-def test_image_is_stored_byte_identical_with_its_record(cfg, png_bytes):
-    responses.get(URL, body=png_bytes, content_type="image/png")
-    r = run(cfg)
-    assert r["ok"] and r["status"] == 200 and r["path"] == "img.example/photos/cat.png"
+def test_image_is_stored_byte_identical_with_its_record(cfg, server, png_bytes):
+    server.add("/photos/cat.png", png_bytes, headers={"Content-Type": "image/png"})
+    url = server.base + "/photos/cat.png"
+    r = run(cfg, url)
+    assert r["ok"] and r["status"] == 200 and r["path"] == naming.relative_path(url, "png")
+    assert r["path"].endswith("/photos/cat.png")
     assert (cfg.out / r["path"]).read_bytes() == png_bytes
     assert r["sha256"] == hashlib.sha256(png_bytes).hexdigest() and r["bytes"] == len(png_bytes)
-    assert r["content_type"] == "image/png" and r["worker"] == "w:1"
-    assert responses.calls[0].request.headers["User-Agent"] == "test-agent"
+    assert r["content_type"] == "image/png" and r["worker"] == "w:1" and r["final_url"] == url
+    assert server.seen[0][1]["User-Agent"] == "test-agent"
 
 
-@responses.activate
-def test_a_body_longer_than_one_read_is_stored_whole(cfg):
+def test_a_body_longer_than_one_read_is_stored_whole(cfg, server):
     from crawler.imagegen import image_of_size
     big = image_of_size("png", 300_000, 1)
-    responses.get(URL, body=big, content_type="image/png")
-    r = run(cfg, max_bytes=10**6)
+    server.add("/big.png", big, headers={"Content-Type": "image/png"})
+    r = run(cfg, server.base + "/big.png", max_bytes=10**6)
     assert r["ok"] and r["bytes"] == len(big) and (cfg.out / r["path"]).read_bytes() == big
 
 
-@responses.activate
-@pytest.mark.parametrize("status, reason", [(404, "http-status"), (500, "http-status"), (403, "http-status")])
-def test_http_errors_are_recorded_with_their_status(cfg, status, reason):
-    responses.get(URL, body="nope", status=status)
-    r = run(cfg)
-    assert not r["ok"] and r["status"] == status and r["reason"] == reason
+def test_a_gzip_encoded_body_is_stored_decoded(cfg, server, png_bytes):
+    server.add("/z.png", gzip.compress(png_bytes), headers={"Content-Type": "image/png", "Content-Encoding": "gzip"})
+    r = run(cfg, server.base + "/z.png")
+    assert r["ok"] and (cfg.out / r["path"]).read_bytes() == png_bytes
+
+
+@pytest.mark.parametrize("status", [404, 500, 403])
+def test_http_errors_are_recorded_with_their_status(cfg, server, status):
+    server.add("/cat.png", b"nope", status=status)
+    r = run(cfg, server.base + "/cat.png")
+    assert not r["ok"] and r["status"] == status and r["reason"] == "http-status"
     assert f"HTTP {status}" in r["error"]
     assert not any(cfg.out.rglob("*.png"))
 
 
-@responses.activate
-def test_timeout_is_recorded(cfg):
-    responses.get(URL, body=requests.exceptions.ReadTimeout("read timed out"))
-    r = run(cfg)
-    assert not r["ok"] and r["reason"] == "timeout"
+def test_timeout_is_recorded(cfg, server, png_bytes):
+    cfg = dataclasses.replace(cfg, timeout=0.3)
+    server.add("/slow.png", png_bytes, headers={"Content-Type": "image/png"}, delay=1.5)
+    started = time.monotonic()
+    r = run(cfg, server.base + "/slow.png")
+    assert not r["ok"] and r["reason"] == "timeout" and "timed out" in r["error"]
+    assert time.monotonic() - started < 1.4
 
 
-@responses.activate
 def test_connection_refused_is_recorded(cfg):
-    responses.get(URL, body=requests.exceptions.ConnectionError("Connection refused"))
-    r = run(cfg)
-    assert not r["ok"] and r["reason"] == "network" and "refused" in r["error"]
+    r = run(cfg, f"http://127.0.0.1:{free_port()}/cat.png")
+    assert not r["ok"] and r["reason"] == "network" and "refused" in r["error"].lower()
 
 
-@responses.activate
-def test_html_served_as_jpg_is_refused_and_nothing_is_written(cfg):
-    url = "http://img.example/fake.jpg"
-    responses.get(url, body="<!DOCTYPE html><html><body>404 page</body></html>", content_type="text/html")
-    r = run(cfg, url)
+def test_html_served_as_jpg_is_refused_and_nothing_is_written(cfg, server):
+    server.add("/fake.jpg", b"<!DOCTYPE html><html><body>404 page</body></html>", headers={"Content-Type": "text/html"})
+    r = run(cfg, server.base + "/fake.jpg")
     assert not r["ok"] and r["reason"] == "not-an-image" and "text/html" in r["error"]
     assert not any(p.is_file() for p in cfg.out.rglob("*")) and no_partials(cfg.out)
 
 
-@responses.activate
-def test_mislabelled_image_is_judged_by_its_bytes_and_named_by_its_type(cfg, jpeg_bytes):
-    responses.get(URL, body=jpeg_bytes, content_type="application/octet-stream")
-    r = run(cfg)
+def test_mislabelled_image_is_judged_by_its_bytes_and_named_by_its_type(cfg, server, jpeg_bytes):
+    server.add("/cat.png", jpeg_bytes, headers={"Content-Type": "application/octet-stream"})
+    r = run(cfg, server.base + "/cat.png")
     assert r["ok"] and r["path"].endswith(".jpg") and (cfg.out / r["path"]).read_bytes() == jpeg_bytes
 
 
-@responses.activate
-def test_oversize_body_is_refused_without_a_partial_file(cfg):
-    body = b"\x89PNG\r\n\x1a\n" + b"\0" * 300_000
-    responses.get(URL, body=body, content_type="image/png", auto_calculate_content_length=False)
-    r = run(cfg, max_bytes=100_000)
-    assert not r["ok"] and r["reason"] == "too-large"
-    assert not (cfg.out / "img.example/photos/cat.png").exists() and no_partials(cfg.out)
+def test_oversize_body_without_a_declared_length_is_cut_without_a_partial_file(cfg, server):
+    server.add("/cat.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 300_000, headers={"Content-Type": "image/png"}, length=False)
+    r = run(cfg, server.base + "/cat.png", max_bytes=100_000)
+    assert not r["ok"] and r["reason"] == "too-large" and "Content-Length" not in r["error"]
+    assert not any(p.is_file() for p in cfg.out.rglob("*.png")) and no_partials(cfg.out)
 
 
-@responses.activate
-def test_declared_oversize_is_refused_before_reading(cfg):
-    responses.get(URL, body=b"\x89PNG\r\n\x1a\n" + b"\0" * 200_000, content_type="image/png",
-                  auto_calculate_content_length=True)
-    r = run(cfg, max_bytes=1000)
+def test_declared_oversize_is_refused_before_reading(cfg, server):
+    server.add("/cat.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 200_000, headers={"Content-Type": "image/png"})
+    r = run(cfg, server.base + "/cat.png", max_bytes=1000)
     assert not r["ok"] and r["reason"] == "too-large" and "Content-Length" in r["error"]
 
 
-@responses.activate
-def test_redirect_is_followed_and_the_final_url_reported(cfg, png_bytes):
-    final = "http://cdn.example/x/cat.png"
-    responses.get(URL, status=301, headers={"Location": final})
-    responses.get(final, body=png_bytes, content_type="image/png")
-    r = run(cfg)
-    assert r["ok"] and r["final_url"] == final
-    assert r["path"] == "img.example/photos/cat.png"  # named by the URL handed out: same on every host
+def test_redirect_is_followed_and_the_final_url_reported(cfg, server, png_bytes):
+    server.add("/photos/cat.png", status=301, headers={"Location": "/x/cat%20one.png"})
+    server.add("/x/cat%20one.png", png_bytes, headers={"Content-Type": "image/png"})
+    url = server.base + "/photos/cat.png"
+    r = run(cfg, url)
+    assert r["ok"] and r["final_url"] == server.base + "/x/cat%20one.png"
+    assert r["path"] == naming.relative_path(url, "png")  # named by the URL handed out: same on every host
 
 
-@responses.activate
-def test_redirect_loop_is_recorded(cfg):
-    responses.get(URL, status=302, headers={"Location": URL})
-    r = run(cfg)
-    assert not r["ok"] and r["reason"] == "redirect"
+def test_a_location_with_a_raw_space_is_encoded_before_following(cfg, server, png_bytes):
+    server.add("/a.png", status=302, headers={"Location": "/b c.png"})
+    server.add("/b%20c.png", png_bytes, headers={"Content-Type": "image/png"})
+    r = run(cfg, server.base + "/a.png")
+    assert r["ok"] and r["final_url"] == server.base + "/b%20c.png"
 
 
-@responses.activate
-def test_redirect_to_a_non_http_scheme_is_recorded(cfg):
-    responses.get(URL, status=302, headers={"Location": "ftp://files.example/cat.png"})
-    r = run(cfg)
-    assert not r["ok"] and r["reason"] == "redirect"
+def test_redirect_loop_is_recorded(cfg, server):
+    server.add("/cat.png", status=302, headers={"Location": "/cat.png"})
+    r = run(cfg, server.base + "/cat.png")
+    assert not r["ok"] and r["reason"] == "redirect" and "redirects" in r["error"]
 
 
-@responses.activate
-def test_worker_limits_win_over_the_task_limits(cfg, png_bytes):
-    responses.get(URL, body=png_bytes + b"\0" * 2_000_000, content_type="image/png")
-    r = run(cfg, max_bytes=10**9)  # the task allows a GB; the worker's --max-bytes is 1 MB
+def test_redirect_to_a_non_http_scheme_is_recorded(cfg, server):
+    server.add("/cat.png", status=302, headers={"Location": "ftp://files.example/cat.png"})
+    r = run(cfg, server.base + "/cat.png")
+    assert not r["ok"] and r["reason"] == "redirect" and "ftp://files.example/cat.png" in r["error"]
+
+
+def test_worker_limits_win_over_the_task_limits(cfg, server, png_bytes):
+    server.add("/cat.png", png_bytes + b"\0" * 2_000_000, headers={"Content-Type": "image/png"})
+    r = run(cfg, server.base + "/cat.png", max_bytes=10**9)  # the task allows a GB; the worker's --max-bytes is 1 MB
     assert not r["ok"] and r["reason"] == "too-large"
+
+
+def test_keep_alive_reuses_one_connection_and_survives_a_server_closing_it(cfg, server, png_bytes):
+    server.add("/a.png", png_bytes, headers={"Content-Type": "image/png"})
+    server.add("/closing.png", png_bytes, headers={"Content-Type": "image/png"}, length=False)
+    client = fetch.new_client("t", NetPolicy(frozenset({"127.0.0.1"})))
+    for path in ("/a.png", "/a.png", "/closing.png", "/a.png"):  # the third closes its connection
+        task = make_task(1, server.base + path, server.base, max_bytes=10**6, timeout=5.0)
+        assert download(task, cfg, client)["ok"]

@@ -78,7 +78,7 @@ def worker_cfg(tmp_path):
 
 @pytest.mark.parametrize("path, blocked", [("/to-loopback.png", "127.0.0.1"), ("/to-metadata.png", "169.254.169.254")])
 def test_redirect_to_a_private_address_that_is_no_seed_host_is_refused_and_recorded(hostile_server, tmp_path, path, blocked):
-    session = fetch.new_session("t", NetPolicy(trusted_hosts=frozenset({"127.0.0.2"})))
+    session = fetch.new_client("t", NetPolicy(trusted_hosts=frozenset({"127.0.0.2"})))
     task = make_task(1, hostile_server + path, hostile_server + "/", max_bytes=1 << 20, timeout=5)
     r = download(task, worker_cfg(tmp_path), session)
     assert not r["ok"] and r["reason"] == "blocked-address" and blocked in r["error"]
@@ -86,7 +86,7 @@ def test_redirect_to_a_private_address_that_is_no_seed_host_is_refused_and_recor
 
 
 def test_allow_private_lets_the_redirect_through(hostile_server, tmp_path):
-    session = fetch.new_session("t", NetPolicy(allow_private=True))
+    session = fetch.new_client("t", NetPolicy(allow_private=True))
     task = make_task(1, hostile_server + "/secret.png", None, max_bytes=1 << 20, timeout=5)
     assert download(task, worker_cfg(tmp_path), session)["ok"]
     # the redirect now goes through the guard (and finds nothing listening on 127.0.0.1)
@@ -96,7 +96,7 @@ def test_allow_private_lets_the_redirect_through(hostile_server, tmp_path):
 
 
 def test_without_a_policy_even_the_seed_looking_host_is_refused(hostile_server, tmp_path):
-    session = fetch.new_session("t", NetPolicy())
+    session = fetch.new_client("t", NetPolicy())
     task = make_task(1, hostile_server + "/secret.png", None, max_bytes=1 << 20, timeout=5)
     r = download(task, worker_cfg(tmp_path), session)
     assert r["reason"] == "blocked-address" and "loopback" in r["error"]
@@ -113,7 +113,7 @@ def _maxrss_mb() -> float:
 
 
 def test_a_gzip_bomb_page_stops_at_max_page_bytes(hostile_server):
-    session = fetch.new_session("t", NetPolicy(allow_private=True))
+    session = fetch.new_client("t", NetPolicy(allow_private=True))
     before, start = _maxrss_mb(), time.monotonic()
     page = fetch.fetch_page(session, hostile_server + "/bomb.html", max_bytes=2 << 20, timeout=10)
     assert page.truncated and len(page.body) == 2 << 20
@@ -122,7 +122,7 @@ def test_a_gzip_bomb_page_stops_at_max_page_bytes(hostile_server):
 
 
 def test_a_gzip_bomb_image_is_refused_as_too_large(hostile_server, tmp_path):
-    session = fetch.new_session("t", NetPolicy(allow_private=True))
+    session = fetch.new_client("t", NetPolicy(allow_private=True))
     task = make_task(1, hostile_server + "/bomb.png", None, max_bytes=1 << 20, timeout=5)
     r = download(task, worker_cfg(tmp_path), session)
     assert not r["ok"] and r["reason"] == "too-large"
