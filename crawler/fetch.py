@@ -1,31 +1,27 @@
-"""The only HTTP code: pooled connections, timeouts, redirects, size caps, error translation.
+"""The only HTTP code: what to fetch and how to judge the answer (redirects, status, size
+caps, timeouts, error translation). The transport is `http1`.
 
-Every request the crawler makes passes through here; library errors become the project's
-`FetchError` family, so the rest of the code never imports urllib3.
-
-Requests go to urllib3 directly. A 44 kB image over loopback costs about 0.30 ms of CPU
-that way against 0.48 ms through requests' adapter (bench/README.md, "one download"): on a
-fast site that is a fifth of all the crawl's CPU. Nothing requests adds is used by an image
-crawl: no cookies, no auth, no proxies from the environment; redirects are followed here.
+Library and socket errors become the project's `FetchError` family here, so the rest of
+the code never catches OSError or http.client's exceptions from a download.
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
+import socket
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Iterator
 
-import urllib3
-from urllib3 import exceptions as u3
-
-from . import urls
+from . import http1, urls
 from .errors import (FetchError, FetchTimeoutError, HTTPStatusError, NetworkError,
                      RedirectError, TooLargeError)
-from .netguard import NetPolicy, guarded_pool_classes
+from .netguard import NetPolicy
 from .retry import parse_retry_after
 
-CHUNK = 64 * 1024
+CHUNK = http1.CHUNK
 HEAD_BYTES = 512
 DRAIN_BYTES = 64 * 1024  # read the rest of an unwanted body up to this, to keep its connection
 MAX_REDIRECTS = 10
@@ -39,52 +35,36 @@ class Client:
     def __init__(self, user_agent: str, policy: NetPolicy = NetPolicy()):
         self.policy = policy
         self.headers = {"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"}
-        # a thread's client uses one connection per origin at a time; 64 origins stay open
-        self.pools = urllib3.PoolManager(num_pools=64, maxsize=1, block=False)
-        self.pools.pool_classes_by_scheme = guarded_pool_classes(policy)
+        self.connections = http1.Connections(policy)
 
     def close(self) -> None:
-        self.pools.clear()
+        self.connections.close()
 
 
 def new_client(user_agent: str, policy: NetPolicy = NetPolicy()) -> Client:
     return Client(user_agent, policy)
 
 
-def _get(client: Client, url: str, accept: str, timeout: float) -> tuple[urllib3.BaseHTTPResponse, str]:
+def _get(client: Client, url: str, accept: str, timeout: float) -> tuple[http1.Response, str]:
     """GET url, following up to MAX_REDIRECTS redirects (http and https only), each hop through
-    the client's guarded pools; the open response and the URL it came from."""
+    the guard; the open response and the URL it came from."""
     headers = {**client.headers, "Accept": accept}
-    limits = urllib3.Timeout(connect=timeout, read=timeout)
     for hop in range(MAX_REDIRECTS + 1):
         try:
-            resp = client.pools.urlopen("GET", url, headers=headers, redirect=False, retries=False,
-                                        preload_content=False, decode_content=True, timeout=limits)
+            resp = client.connections.get(url, headers, timeout)
         except FetchError:
             raise  # the SSRF guard refused an address
-        except (u3.HTTPError, OSError) as exc:
+        except (OSError, http.client.HTTPException, ValueError) as exc:
             raise _translate(exc, url, redirected=hop > 0) from exc
         location = resp.headers.get("Location") if resp.status in REDIRECT_STATUSES else None
         if location is None:
             return resp, url
-        _discard(resp)
+        resp.drain(DRAIN_BYTES)
         target = urls.normalize_url(location, base=url)
         if target is None:
             raise RedirectError(f"redirected to an address we do not fetch: {location[:200]}", final_url=location[:2000])
         url = target
     raise RedirectError(f"more than {MAX_REDIRECTS} redirects (or a redirect loop)", final_url=url)
-
-
-def _discard(resp: urllib3.BaseHTTPResponse) -> None:
-    """Done with a response. Its connection goes back to the pool for the next request when the
-    body was read to the end or what is left of it is small (a redirect's, an error page's);
-    otherwise the connection is closed rather than read through."""
-    remaining = resp.length_remaining
-    if not resp.isclosed() and (remaining is None or remaining > DRAIN_BYTES):
-        resp.close()
-    else:
-        resp.drain_conn()  # reads the few bytes left; on an error the connection is dropped
-    resp.release_conn()
 
 
 @dataclass
@@ -130,7 +110,7 @@ def open_body(client: Client, url: str, *, max_bytes: int, timeout: float,
         # One generator for the whole body: the head is read from it, and Body.rest() goes on
         # from where the head stopped. (Breaking out of a loop over a temporary generator
         # would close the underlying stream and silently cut the body.)
-        stream = _translated(resp.stream(CHUNK), final_url)
+        stream = _translated(resp.chunks(CHUNK), final_url)
         head = b""
         for chunk in stream:
             head += chunk
@@ -140,7 +120,7 @@ def open_body(client: Client, url: str, *, max_bytes: int, timeout: float,
             raise TooLargeError(f"body is larger than {max_bytes} bytes", status=status, final_url=final_url)
         yield Body(final_url, status, resp.headers.get("Content-Type"), head, stream, max_bytes, deadline)
     finally:
-        _discard(resp)
+        resp.drain(DRAIN_BYTES)
 
 
 @dataclass
@@ -192,34 +172,31 @@ def _looks_html(content_type: str | None) -> bool:
 def _translated(chunks: Iterator[bytes], url: str) -> Iterator[bytes]:
     try:
         yield from chunks
-    except (u3.HTTPError, OSError) as exc:
+    except (OSError, http.client.HTTPException, ValueError) as exc:
         raise _translate(exc, url) from exc
 
 
 def _translate(exc: BaseException, url: str, redirected: bool = False) -> FetchError:
-    """Turn a urllib3 or socket exception into one of ours, with a short, readable message."""
-    if isinstance(exc, u3.MaxRetryError) and exc.reason is not None:
-        exc = exc.reason
-    if isinstance(exc, (u3.LocationValueError, u3.URLSchemeUnknown)):
-        if redirected:
-            return RedirectError(f"redirected to an address we do not fetch: {_first_line(exc)}", final_url=url)
-        return FetchError(f"not a URL we can fetch: {_first_line(exc)}", final_url=url)
-    if isinstance(exc, u3.NewConnectionError):  # a subclass of ConnectTimeoutError, oddly
-        text = _first_line(exc)
-        if "timed out" in text.lower():
-            return FetchTimeoutError(f"timed out: {text}", final_url=url)
-        return NetworkError(f"connection failed: {text}", final_url=url)
-    if isinstance(exc, (u3.TimeoutError, TimeoutError)):
-        return FetchTimeoutError(f"timed out: {_first_line(exc)}", final_url=url)
-    if isinstance(exc, u3.NameResolutionError):
-        return NetworkError(f"cannot resolve the host: {_first_line(exc)}", final_url=url)
-    if isinstance(exc, u3.SSLError):
-        return NetworkError(f"TLS failed: {_first_line(exc)}", final_url=url)
-    if isinstance(exc, u3.DecodeError):
-        return NetworkError(f"cannot decode the body: {_first_line(exc)}", final_url=url)
+    """Turn a socket, TLS, http.client or decoding error into one of ours, with a short message."""
     text = _first_line(exc)
-    if "timed out" in text.lower():
+    if isinstance(exc, http1.UnsupportedURL):
+        if redirected:
+            return RedirectError(f"redirected to an address we do not fetch: {text}", final_url=url)
+        return FetchError(f"not a URL we can fetch: {text}", final_url=url)
+    if isinstance(exc, http1.DecodeError):
+        return NetworkError(f"cannot decode the body: {text}", final_url=url)
+    if isinstance(exc, (TimeoutError, socket.timeout)):
         return FetchTimeoutError(f"timed out: {text}", final_url=url)
+    if isinstance(exc, socket.gaierror):
+        return NetworkError(f"cannot resolve the host: {text}", final_url=url)
+    if isinstance(exc, ssl.SSLError):
+        return NetworkError(f"TLS failed: {text}", final_url=url)
+    if isinstance(exc, http.client.InvalidURL):
+        return FetchError(f"not a URL we can fetch: {text}", final_url=url)
+    if isinstance(exc, http.client.IncompleteRead):
+        return NetworkError(f"connection closed before the body was complete ({text})", final_url=url)
+    if isinstance(exc, http.client.HTTPException) and not isinstance(exc, ConnectionError):
+        return NetworkError(f"bad HTTP answer: {type(exc).__name__}: {text}", final_url=url)
     return NetworkError(f"connection failed: {text}", final_url=url)
 
 

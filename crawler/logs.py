@@ -42,8 +42,6 @@ def setup(*, quiet: bool, verbose: bool, log_file: str | None = None, log_format
         fmt.converter = time.localtime
         handler.setFormatter(fmt)
     logging.basicConfig(level=level, handlers=[handler], force=True)
-    if not verbose:
-        logging.getLogger("urllib3").setLevel(logging.WARNING)
     return console
 
 

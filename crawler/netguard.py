@@ -14,10 +14,6 @@ import ipaddress
 import socket
 from dataclasses import dataclass
 
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import NameResolutionError
-
 from .errors import FetchError
 
 
@@ -62,20 +58,22 @@ def describe(ip: str) -> str:
     return "non-public"
 
 
-def guarded_pool_classes(policy: NetPolicy) -> dict[str, type]:
-    """Connection pool classes for a urllib3 PoolManager whose connections obey policy."""
+def connect(policy: NetPolicy, host: str, port: int, timeout: float | None) -> socket.socket:
+    """A TCP connection to host:port through the guard: resolved here, checked, and opened to
+    an address that was checked (each allowed address in turn until one answers).
 
-    def new_conn(self):
+    Raises BlockedAddressError, socket.gaierror, or the last address's OSError.
+    """
+    last: OSError | None = None
+    for ip in policy.addresses(host, port):
+        family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
         try:
-            ips = policy.addresses(self.host, self.port)
-        except socket.gaierror as exc:
-            raise NameResolutionError(self.host, self, exc) from exc
-        self._dns_host = ips[0]  # connect to the address that was checked, not a new lookup
-        return self._base_new_conn()
-
-    http_conn = type("GuardedHTTPConnection", (HTTPConnection,),
-                     {"_new_conn": new_conn, "_base_new_conn": HTTPConnection._new_conn})
-    https_conn = type("GuardedHTTPSConnection", (HTTPSConnection,),
-                      {"_new_conn": new_conn, "_base_new_conn": HTTPSConnection._new_conn})
-    return {"http": type("GuardedHTTPPool", (HTTPConnectionPool,), {"ConnectionCls": http_conn}),
-            "https": type("GuardedHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": https_conn})}
+            sock.settimeout(timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.connect((ip, port))
+            return sock
+        except OSError as exc:
+            sock.close()
+            last = exc
+    raise last if last is not None else OSError(f"{host} has no address")

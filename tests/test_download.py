@@ -8,8 +8,6 @@ keep-alive, chunk reads, decoding.
 import dataclasses
 import gzip
 import hashlib
-import http.server
-import threading
 import time
 
 import pytest
@@ -21,56 +19,7 @@ from crawler.netguard import NetPolicy
 from crawler.worker import download
 
 from .procs import free_port
-
-
-class Script:
-    """What the server answers: path -> (status, headers, body, delay seconds, send length)."""
-
-    def __init__(self):
-        self.routes: dict[str, tuple[int, dict, bytes, float, bool]] = {}
-        self.seen: list[tuple[str, dict]] = []
-
-    def add(self, path, body=b"", status=200, headers=None, delay=0.0, length=True):
-        self.routes[path] = (status, dict(headers or {}), body, delay, length)
-
-
-@pytest.fixture
-def server():
-    script = Script()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self):
-            script.seen.append((self.path, dict(self.headers)))
-            status, headers, body, delay, length = script.routes.get(self.path, (404, {}, b"not here", 0.0, True))
-            time.sleep(delay)
-            self.send_response(status)
-            for k, v in headers.items():
-                self.send_header(k, v)
-            if length:
-                self.send_header("Content-Length", str(len(body)))
-            else:
-                self.send_header("Connection", "close")
-                self.close_connection = True
-            self.end_headers()
-            try:
-                self.wfile.write(body)
-            except OSError:
-                pass  # the client gave up reading, as it should past a cap
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    script.base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    yield script
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
+from .scripted_server import server  # noqa: F401  (a fixture)
 
 
 @pytest.fixture

@@ -1,0 +1,158 @@
+"""The transport: keep-alive reuse, idle connections the server dropped, decoding, TLS."""
+
+import gzip
+import http.server
+import ssl
+import subprocess
+import threading
+import time
+import zlib
+
+import pytest
+
+from crawler import fetch, http1
+from crawler.errors import NetworkError
+from crawler.netguard import NetPolicy
+
+from .scripted_server import server  # noqa: F401  (a fixture)
+
+LOCAL = NetPolicy(frozenset({"127.0.0.1", "localhost"}))
+
+
+def get_all(client, url, **kw):
+    with fetch.open_body(client, url, max_bytes=kw.pop("max_bytes", 10**7), timeout=kw.pop("timeout", 5.0)) as body:
+        return body.head + b"".join(body.rest())
+
+
+def test_one_connection_serves_many_requests(server):
+    server.add("/a", b"x" * 50_000)
+    server.add("/404", b"gone", status=404)
+    client = fetch.new_client("t", LOCAL)
+    for _ in range(5):
+        assert get_all(client, server.base + "/a") == b"x" * 50_000
+        with pytest.raises(Exception):
+            get_all(client, server.base + "/404")  # a short error page is drained, not a reason to reconnect
+    assert len({port for _, _, port in server.seen}) == 1 and len(server.seen) == 10
+
+
+def test_an_idle_connection_the_server_closed_is_replaced(server):
+    server.idle_timeout = 0.1
+    server.add("/a", b"abc")
+    client = fetch.new_client("t", LOCAL)
+    assert get_all(client, server.base + "/a") == b"abc"
+    time.sleep(0.4)  # the server has closed our idle connection meanwhile
+    assert get_all(client, server.base + "/a") == b"abc"
+    assert len({port for _, _, port in server.seen}) == 2
+
+
+def test_a_body_abandoned_midway_closes_its_connection(server):
+    server.add("/big", b"\x89PNG\r\n\x1a\n" + b"\0" * 500_000)
+    server.add("/a", b"abc")
+    client = fetch.new_client("t", LOCAL)
+    with pytest.raises(Exception):
+        get_all(client, server.base + "/big", max_bytes=100_000)
+    assert get_all(client, server.base + "/a") == b"abc"  # not read from the middle of the big body
+    assert len({port for _, _, port in server.seen}) == 2
+
+
+def test_gzip_with_two_members_and_raw_deflate_are_decoded(server):
+    server.add("/two", gzip.compress(b"one ") + gzip.compress(b"two"), headers={"Content-Encoding": "gzip"})
+    raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    server.add("/raw", raw.compress(b"raw deflate") + raw.flush(), headers={"Content-Encoding": "deflate"})
+    server.add("/zlib", zlib.compress(b"zlib deflate"), headers={"Content-Encoding": "deflate"})
+    client = fetch.new_client("t", LOCAL)
+    assert get_all(client, server.base + "/two") == b"one two"
+    assert get_all(client, server.base + "/raw") == b"raw deflate"
+    assert get_all(client, server.base + "/zlib") == b"zlib deflate"
+    assert server.seen[0][1]["Accept-Encoding"] == "gzip, deflate"
+
+
+def test_inflating_yields_bounded_pieces():
+    bomb = zlib.compress(b"\0" * (50 << 20), 9)  # 50 MiB from about 50 kB
+    pieces = http1._inflate(iter([bomb]), "deflate", 64 * 1024)
+    sizes = [len(next(pieces)) for _ in range(20)]
+    assert max(sizes) <= 64 * 1024
+
+
+@pytest.mark.parametrize("body, encoding, words", [
+    (b"not gzip at all", "gzip", "corrupt"),
+    (b"whatever", "br", "unsupported Content-Encoding"),
+])
+def test_undecodable_bodies_are_network_errors_with_a_reason(server, body, encoding, words):
+    server.add("/x", body, headers={"Content-Encoding": encoding})
+    with pytest.raises(NetworkError, match=words):
+        get_all(fetch.new_client("t", LOCAL), server.base + "/x")
+
+
+def test_a_body_cut_short_by_the_server_is_a_network_error(server):
+    class Short(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            self.wfile.write(b"\0" * 1000)
+            self.close_connection = True
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Short)
+    t = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    t.start()
+    try:
+        with pytest.raises(NetworkError, match="before the body was complete"):
+            get_all(fetch.new_client("t", LOCAL), f"http://127.0.0.1:{httpd.server_address[1]}/x")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    made = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                           "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+                           "-keyout", str(key), "-out", str(cert)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"openssl cannot make a certificate here: {made.stderr.decode()[-200:]}")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            body = b"secret image"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    t = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    t.start()
+    yield httpd.server_address[1], cert
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_tls_refuses_a_certificate_nobody_vouches_for(tls_server):
+    port, _ = tls_server
+    with pytest.raises(NetworkError, match="TLS failed.*certificate verify failed"):
+        get_all(fetch.new_client("t", LOCAL), f"https://localhost:{port}/x.png")
+
+
+def test_tls_works_with_a_trusted_certificate_and_checks_the_name(tls_server, monkeypatch):
+    port, cert = tls_server
+    ctx = ssl.create_default_context(cafile=str(cert))
+    monkeypatch.setattr(http1, "_tls_context", ctx)
+    assert get_all(fetch.new_client("t", LOCAL), f"https://localhost:{port}/x.png") == b"secret image"
+    # the same certificate reached by an address it does not name
+    with pytest.raises(NetworkError, match="TLS failed.*(match|mismatch)"):
+        get_all(fetch.new_client("t", LOCAL), f"https://127.0.0.1:{port}/x.png")
