@@ -61,6 +61,8 @@ def one_run(start_url: str, work: Path, threads: int, profile: Path | None, work
                 try:
                     with p.oneshot():
                         role = role_of(p.cmdline())
+                        if role == "master" and p.pid != root.pid:
+                            role = "worker"  # forked by `crawler run`: its command line is the master's
                         t = p.cpu_times()
                 except psutil.Error:
                     continue

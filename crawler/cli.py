@@ -286,21 +286,38 @@ def cmd_worker(args) -> int:
 def run_local(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str, int], *,
               workers: int, threads: int, verbosity: list[str], fresh: bool = False) -> int:
     """A master in this process and `workers` worker processes connected over loopback TCP."""
-    procs: list[subprocess.Popen] = []
+    from . import local
+
+    env = {config.AUTHKEY_ENV: key.decode()}
+
+    def worker_argv(connect: str) -> list[str]:
+        return ["worker", "--connect", connect, "--out", str(cfg.out), "--threads", str(threads),
+                "--max-bytes", str(cfg.max_bytes), "--timeout", str(cfg.timeout), "--user-agent", cfg.user_agent,
+                "--reconnect-timeout", "30", "--log-format", "json", *verbosity]
+
+    # forked now, before the master starts a thread; they wait for its address (see local.py)
+    forked = local.fork_workers(workers, worker_argv, env) if local.can_fork() else []
+    procs: list = list(forked)
+
+    def relay_logs(n: int, p) -> None:
+        # the workers' logs come through this process, so they share its format and display
+        threading.Thread(target=logs.relay, args=(p.stderr, f"[worker {n}]"), daemon=True).start()
+
+    for n, p in enumerate(forked, 1):
+        relay_logs(n, p)
 
     def start_workers(address):
-        env = dict(os.environ, **{config.AUTHKEY_ENV: key.decode()})
         host = "127.0.0.1" if address[0] in ("0.0.0.0", "") else "::1" if address[0] == "::" else address[0]
+        connect = f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
+        for p in forked:
+            p.start(connect)
+        if forked:
+            return
         for n in range(1, workers + 1):
-            p = subprocess.Popen(
-                [sys.executable, "-m", "crawler", "worker", "--connect", f"[{host}]:{address[1]}" if ":" in host
-                 else f"{host}:{address[1]}", "--out", str(cfg.out), "--threads", str(threads),
-                 "--max-bytes", str(cfg.max_bytes), "--timeout", str(cfg.timeout),
-                 "--user-agent", cfg.user_agent, "--reconnect-timeout", "30", "--log-format", "json", *verbosity],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            p = subprocess.Popen([sys.executable, "-m", "crawler", *worker_argv(connect)], env=dict(os.environ, **env),
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             procs.append(p)
-            # the workers' logs come through this process, so they share its format and display
-            threading.Thread(target=logs.relay, args=(p.stderr, f"[worker {n}]"), daemon=True).start()
+            relay_logs(n, p)
 
     def all_workers_gone() -> str | None:
         if procs and all(p.poll() is not None for p in procs):
@@ -312,6 +329,8 @@ def run_local(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str, 
         code = run_master(cfg, key, key_source, listen, on_ready=start_workers, should_abort=all_workers_gone,
                           fresh=fresh)
     finally:
+        for p in forked:
+            p.cancel()  # the master never listened (say, the crawl was finished already): they exit
         for p in procs:
             try:
                 p.wait(timeout=10)

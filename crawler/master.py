@@ -16,9 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from bs4.dammit import UnicodeDammit
-
-from . import extract, fetch, manifest, naming, retry, urls
+from . import charset, extract, fetch, manifest, naming, retry, urls
 from .state import Journal
 from .board import ResultInbox, Task, TaskBoard
 from .config import MANIFEST_NAME, MAX_CRAWL_DELAY, STATE_DIRNAME, CrawlConfig
@@ -33,6 +31,7 @@ from .queues import Served, format_address, serve
 log = logging.getLogger(__name__)
 
 JOURNAL_NAME = "state.sqlite"
+TICK_SECONDS = 0.1  # progress, status and the workers-gone check, at most this often
 STOP_GRACE_SECONDS = 5.0
 """After the crawl ends (or Ctrl-C), how long to wait for workers to collect the stop message."""
 
@@ -104,10 +103,9 @@ def fetch_with_retries(client, url: str, cfg: CrawlConfig, *, sleep=time.sleep) 
 
 
 def decode_html(page: fetch.Page) -> str:
-    """The page as text: the charset from the header, else the document's meta, else detection."""
-    known = [page.charset] if page.charset else []
-    dammit = UnicodeDammit(page.body, known_definite_encodings=known, is_html=True)
-    return dammit.unicode_markup if dammit.unicode_markup is not None else page.body.decode("utf-8", "replace")
+    """The page as text: the charset from the header, else the document's meta, else UTF-8,
+    else detection (see charset.py)."""
+    return charset.decode_html(page.body, page.charset)
 
 
 def process_page(client, url: str, depth: int, cfg: CrawlConfig) -> PageOutcome:
@@ -277,6 +275,7 @@ class Master:
     # -- the loop ------------------------------------------------------------------
     def _loop(self, pool: ThreadPoolExecutor) -> bool:
         """Run until done (True), or stopped or aborted (False)."""
+        next_tick = 0.0
         while True:
             self._dispatch(pool)
             while self._page_results:
@@ -290,18 +289,23 @@ class Master:
                 self._on_result(item)
             self._on_expired(self.board.take_expired())
             self._journal.maybe_commit()
-            self._progress()
             if self._stop.is_set():
                 self.summary.interrupted = True
                 self._drain_after_stop()
+                self._progress()
                 return False
-            abort = self.should_abort() if self.should_abort else None
-            if abort:
-                log.error("%s", abort)
-                self.exit_code = 1
-                return False
+            now = time.monotonic()
+            if now >= next_tick:  # the loop turns once per batch of results: look around less often
+                next_tick = now + TICK_SECONDS
+                self._progress()
+                abort = self.should_abort() if self.should_abort else None
+                if abort:
+                    log.error("%s", abort)
+                    self.exit_code = 1
+                    return False
             if not self._pages and not self._jobs_in_flight and not self._page_results \
                     and not self._outstanding:
+                self._progress()
                 return True
 
     def _dispatch(self, pool: ThreadPoolExecutor) -> None:
