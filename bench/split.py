@@ -42,7 +42,8 @@ def role_of(cmdline: list[str]) -> str | None:
     return None
 
 
-def one_run(start_url: str, work: Path, threads: int, profile: Path | None, workers: int = 2) -> dict:
+def one_run(start_url: str, work: Path, threads: int, profile: Path | None, workers: int = 2,
+            repo: Path = bench_run.REPO) -> dict:
     out = work / "out"
     seeds = work / "seeds.txt"
     seeds.write_text(start_url + "\n")
@@ -52,7 +53,7 @@ def one_run(start_url: str, work: Path, threads: int, profile: Path | None, work
     spies: list[subprocess.Popen] = []
     stop = threading.Event()
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=bench_run.REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     root = psutil.Process(proc.pid)
 
     def sample() -> None:
@@ -113,6 +114,9 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--repo", type=Path, action="append",
+                    help="run the crawler of this checkout (python -m crawler from there); given twice or more, "
+                         "the checkouts take turns run by run, for an A/B comparison in one command")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--profile", type=Path)
     args = ap.parse_args()
@@ -122,27 +126,32 @@ def main() -> int:
     print(f"server: {server.kind} {server.base_url}")
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
-    rows = []
+    repos = [r.resolve() for r in args.repo] if args.repo else [bench_run.REPO]
+    rows: dict[Path, list] = {r: [] for r in repos}
     try:
         for i in range(args.runs):
-            with tempfile.TemporaryDirectory(prefix="split-", dir=bench_run.default_out_root()) as tmp:
-                r = one_run(server.base_url + truth["start"], Path(tmp), args.threads,
-                            args.profile if i == 0 and args.profile else None, args.workers)
-            n = r["images"]
-            master = sum(r["roles"].get("master", []))
-            workers = r["roles"].get("worker", [])
-            total = master + sum(workers)
-            rows.append((r["wall"], total * 1000 / n, master * 1000 / n, sum(workers) * 1000 / n))
-            print(f"run {i + 1}: exit {r['exit']}, {n} manifest lines, {r['wall']:.2f} s wall, "
-                  f"{n / r['wall']:.0f} images/s; CPU ms/image: total {total * 1000 / n:.2f}, "
-                  f"master {master * 1000 / n:.2f}, workers "
-                  + " + ".join(f"{w * 1000 / n:.2f}" for w in workers), flush=True)
+            for repo in repos:
+                with tempfile.TemporaryDirectory(prefix="split-", dir=bench_run.default_out_root()) as tmp:
+                    r = one_run(server.base_url + truth["start"], Path(tmp), args.threads,
+                                args.profile if i == 0 and args.profile else None, args.workers, repo)
+                n = r["images"]
+                master = sum(r["roles"].get("master", []))
+                workers = r["roles"].get("worker", [])
+                total = master + sum(workers)
+                rows[repo].append((r["wall"], total * 1000 / n, master * 1000 / n, sum(workers) * 1000 / n))
+                label = f" [{repo}]" if len(repos) > 1 else ""
+                print(f"run {i + 1}{label}: exit {r['exit']}, {n} manifest lines, {r['wall']:.2f} s wall, "
+                      f"{n / r['wall']:.0f} images/s; CPU ms/image: total {total * 1000 / n:.2f}, "
+                      f"master {master * 1000 / n:.2f}, workers "
+                      + " + ".join(f"{w * 1000 / n:.2f}" for w in workers), flush=True)
     finally:
         server.stop()
-    if len(rows) > 1:
-        med = [statistics.median(col) for col in zip(*rows)]
-        print(f"median: {med[0]:.2f} s wall; CPU ms/image total {med[1]:.2f}, master {med[2]:.2f}, "
-              f"workers {med[3]:.2f}")
+    for repo, runs in rows.items():
+        if len(runs) > 1:
+            med = [statistics.median(col) for col in zip(*runs)]
+            label = f" [{repo}]" if len(repos) > 1 else ""
+            print(f"median{label}: {med[0]:.2f} s wall; CPU ms/image total {med[1]:.2f}, master {med[2]:.2f}, "
+                  f"workers {med[3]:.2f}")
     if args.profile:
         for f in sorted(args.profile.glob("*.txt")):
             print(f"\n== {f.name} (inclusive share of samples)")

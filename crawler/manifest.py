@@ -39,6 +39,10 @@ def record(url: str, page: str | None, leases: int, result: dict | None, *, erro
     return rec
 
 
+# one encoder for every line: json.dumps with options builds a new encoder per call
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 class ManifestWriter:
     """Appends lines; flushes at most every `flush_seconds` so writing costs little per image."""
 
@@ -50,7 +54,7 @@ class ManifestWriter:
         self._last_flush = time.monotonic()
 
     def write(self, rec: dict) -> None:
-        self._file.write(json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n")
+        self._file.write(_encode(rec) + "\n")
         now = time.monotonic()
         if now - self._last_flush >= self._flush_seconds:
             self._file.flush()

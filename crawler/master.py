@@ -473,7 +473,7 @@ class Master:
             return
         if result["ok"]:
             try:
-                naming.safe_join(self.cfg.out, result["path"])
+                naming.check_relative(result["path"])
             except ValueError:
                 log.warning("dropped a result with an unsafe path %r", result["path"][:200])
                 self._refuse(item)

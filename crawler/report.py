@@ -130,7 +130,7 @@ def _summarize(out: Path, records: Iterable[Any]) -> Report:
                 rep.unsafe_paths += 1
                 exists = False
             else:
-                exists = naming.safe_join(out, shown).is_file()
+                exists = os.path.isfile(os.path.join(out, shown))  # shown passed check_relative
                 if not exists:
                     rep.missing_files += 1
                 if not dup_raw and shown not in seen_files:
@@ -188,7 +188,7 @@ def _safe_rel(out: Path, rel: Any) -> str | None:
     if not isinstance(rel, str):
         return None
     try:
-        naming.safe_join(out, rel)
+        naming.check_relative(rel)
         rel.encode("utf-8")
     except (ValueError, UnicodeEncodeError):
         return None
