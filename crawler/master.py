@@ -309,8 +309,14 @@ class Master:
                 return True
 
     def _dispatch(self, pool: ThreadPoolExecutor) -> None:
-        """Start robots.txt and page fetches that robots.txt and the hosts' limits allow."""
-        cap = 2 * self.cfg.page_threads
+        """Start robots.txt and page fetches that robots.txt and the hosts' limits allow.
+
+        A job takes its host's slot when it is submitted, so no more are submitted than
+        there are threads to run them: a job waiting for a thread would hold a slot with
+        no request in flight, and at the start of a crawl, when pages are plentiful, it
+        kept images from half of a host's slots.
+        """
+        cap = self.cfg.page_threads
         for origin in self.robots.due():
             host = urls.host_of(origin)
             if self._jobs_in_flight < cap and self.board.try_start(host):
