@@ -18,6 +18,7 @@ import re
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import quote, urlsplit
@@ -158,8 +159,17 @@ def _summarize(out: Path, records: Iterable[Any]) -> Report:
 
 def host_of(url: str) -> str:
     """`host` or `host:port` of a URL, lower-case; "(unknown host)" when it has none."""
+    m = _NETLOC.match(url) if isinstance(url, str) else None
+    return _host_of_netloc(m.group(1)) if m else "(unknown host)"
+
+
+_NETLOC = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)")
+
+
+@lru_cache(maxsize=4096)  # a crawl has few hosts and many URLs: parse each authority once
+def _host_of_netloc(netloc: str) -> str:
     try:
-        parts = urlsplit(url)
+        parts = urlsplit("//" + netloc)
         host = (parts.hostname or "").lower()
         port = parts.port
     except ValueError:
