@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import secrets
+from functools import lru_cache
 from pathlib import Path
 
 from .errors import CrawlerError
@@ -19,6 +20,7 @@ from .naming import TEMP_SUFFIX, check_relative, is_temp_name, safe_join
 
 log = logging.getLogger(__name__)
 
+_ROOT_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)  # the root itself may be a symlink the user made
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 _HAVE_DIR_FD = os.open in os.supports_dir_fd and os.mkdir in os.supports_dir_fd and os.rename in os.supports_dir_fd
@@ -45,7 +47,7 @@ class AtomicFile:
         self.sha256 = hashlib.sha256()
         try:
             if _HAVE_DIR_FD:
-                self._dir_fd = _open_dirs(Path(root), parts[:-1])
+                self._dir_fd = _open_dirs(os.fspath(root), parts[:-1])
                 fd = os.open(self._tmp, _FILE_FLAGS, 0o644, dir_fd=self._dir_fd)
             else:  # pragma: no cover - Windows has no dir_fd; fall back to checked paths
                 _make_dirs_checked(Path(root), parts[:-1])
@@ -110,13 +112,13 @@ class AtomicFile:
             self.abort()
 
 
-def _open_dirs(root: Path, parts: list[str]) -> int:
+def _open_dirs(root: str, parts: list[str]) -> int:
     """Open root/parts... creating folders, refusing to follow a symlink at any step."""
     try:
-        fd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        fd = os.open(root, _ROOT_FLAGS)
     except FileNotFoundError:
-        root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        os.makedirs(root, exist_ok=True)
+        fd = os.open(root, _ROOT_FLAGS)
     try:
         for part in parts:
             try:
@@ -164,12 +166,12 @@ def claim_content(root: Path, site: str, sha256: str, rel: str) -> str | None:
     if folder not in _index_folders:
         os.makedirs(folder, exist_ok=True)
         _index_folders.add(folder)
-    entry = Path(folder, f"{sha256}@{_index_safe(site)}")
+    entry = os.path.join(folder, f"{sha256}@{_index_safe(site)}")
     try:
-        fd = os.open(entry, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        fd = os.open(entry, _FILE_FLAGS, 0o644)
     except FileExistsError:
         try:
-            first = entry.read_text(encoding="utf-8")
+            first = Path(entry).read_text(encoding="utf-8")
         except OSError:
             return None
         try:
@@ -177,7 +179,7 @@ def claim_content(root: Path, site: str, sha256: str, rel: str) -> str | None:
                 return first
         except ValueError:
             pass
-        entry.write_text(rel, encoding="utf-8")  # the first copy is gone (or was this one): take over
+        Path(entry).write_text(rel, encoding="utf-8")  # the first copy is gone (or was this one): take over
         return None
     try:
         os.write(fd, rel.encode("utf-8"))
@@ -186,6 +188,7 @@ def claim_content(root: Path, site: str, sha256: str, rel: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=1024)
 def _index_safe(site: str) -> str:
     return "".join(c if c.isalnum() or c in ".-_" else "_" for c in site)[:200]
 
