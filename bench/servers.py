@@ -199,6 +199,7 @@ class DelayServer:
                     head = await reader.readuntil(b"\r\n\r\n")
                 except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
                     return
+                arrived = asyncio.get_running_loop().time()
                 lines = head.decode("latin-1").split("\r\n")
                 parts = lines[0].split(" ")
                 if len(parts) != 3:
@@ -215,22 +216,29 @@ class DelayServer:
                     await reader.readexactly(length)
                 conn = headers.get("connection", "").lower()
                 keep = (version == "HTTP/1.1" and conn != "close") or (version == "HTTP/1.0" and conn == "keep-alive")
-                await asyncio.sleep(self.delay)
+                # The answer is prepared first and sent when `delay` has passed since the request
+                # arrived, so that the delay is what the scenario says (a distant server), not
+                # that plus this server's own work under load.
+                loop = asyncio.get_running_loop()
+                due = arrived + self.delay
                 if method not in ("GET", "HEAD"):
-                    await self._send(writer, 405, b"method not allowed\n", "text/plain", method == "HEAD", keep)
+                    answer = (405, b"method not allowed\n", "text/plain")
                 else:
                     try:
                         path = self._resolve(target)
                     except UnicodeDecodeError:
                         path = None
                     if path is None:
-                        await self._send(writer, 404, b"not found\n", "text/plain", method == "HEAD", keep)
+                        answer = (404, b"not found\n", "text/plain")
                     else:
-                        body = path.read_bytes()
                         ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
                         if ctype.startswith("text/"):
                             ctype += "; charset=utf-8"
-                        await self._send(writer, 200, body, ctype, method == "HEAD", keep)
+                        answer = (200, path.read_bytes(), ctype)
+                wait = due - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                await self._send(writer, answer[0], answer[1], answer[2], method == "HEAD", keep)
                 if not keep:
                     return
         except (ConnectionError, asyncio.IncompleteReadError):

@@ -56,6 +56,50 @@ def test_run_with_two_workers_stores_every_image_and_records_every_failure(site,
     assert f"gallery: {out / 'index.html'}" in log and (out / "index.html").is_file()  # the master's report
 
 
+def test_run_again_on_a_finished_crawl_exits_at_once_and_its_forked_workers_too(site, tmp_path, procs):
+    root, truth, base_url = site
+    out = tmp_path / "out"
+    seeds = seed_file(tmp_path, base_url + truth["start"])
+    first = procs.start("run", str(seeds), "--workers", "2", "--out", str(out))
+    assert output(first, 90) is not None and first.returncode == 0
+    again = procs.start("run", str(seeds), "--workers", "2", "--out", str(out))
+    started = time.monotonic()
+    log = output(again, 30)
+    assert again.returncode == 0 and "already finished" in log, log
+    assert time.monotonic() - started < 10
+    # the workers, forked before the master looked at its journal, were told there is no
+    # master to join and exited: nothing of the session is left (and nothing was reparented)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(again.pid, 0)
+
+
+def test_run_whose_workers_are_all_killed_stops_with_a_message_instead_of_waiting(site, tmp_path, procs):
+    import psutil
+    import signal
+
+    root, truth, _ = site
+    server, base_url = serve_slow(root, delay=0.2)  # slow: the crawl is still going when they die
+    try:
+        out = tmp_path / "out"
+        seeds = seed_file(tmp_path, base_url + truth["start"])
+        p = procs.start("run", str(seeds), "--workers", "2", "--out", str(out))
+        deadline = time.monotonic() + 20
+        children = []
+        while time.monotonic() < deadline and len(children) < 2:
+            children = psutil.Process(p.pid).children()
+            time.sleep(0.05)
+        assert len(children) == 2, "crawler run should have two worker processes"
+        time.sleep(1.0)
+        for child in children:
+            os.kill(child.pid, signal.SIGKILL)
+        log = output(p, 30)
+        assert p.returncode == 1, log
+        assert "all 2 local workers exited (exit codes -9, -9) before the crawl finished" in log
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_master_and_separate_workers_finish_and_all_exit_by_themselves(site, tmp_path, procs, request):
     root, truth, _ = site
     server, base_url = serve_slow(root, delay=0.05)  # slow enough that both workers join in time
