@@ -1,7 +1,9 @@
 import os
+import shutil
 
 import pytest
 
+from crawler import storage
 from crawler.storage import AtomicFile, StorageError, remove_partials
 
 
@@ -67,3 +69,35 @@ def test_partials_left_by_a_killed_worker_are_removed_and_downloads_kept(tmp_pat
     assert sorted(os.listdir(tmp_path / "h"))[0] == "cat.jpg" and len(os.listdir(tmp_path / "h")) == 2
     live.commit()
     assert sorted(os.listdir(tmp_path / "h")) == ["cat.jpg", "cow.jpg"]
+
+
+needs_openat2 = pytest.mark.skipif(storage._syscall is None, reason="openat2 is Linux 5.6+ only")
+
+
+@needs_openat2
+def test_openat2_opens_a_nested_folder_and_refuses_a_symlink_on_the_way(tmp_path):
+    root = tmp_path / "root"
+    (root / "h" / "a" / "b").mkdir(parents=True)
+    fd = storage._open_below(str(root), ["h", "a", "b"])
+    assert fd >= 0
+    assert os.path.samestat(os.fstat(fd), os.stat(root / "h" / "a" / "b"))
+    os.close(fd)
+    outside = tmp_path / "outside"
+    (outside / "b").mkdir(parents=True)
+    (root / "h" / "s").symlink_to(outside)
+    assert storage._open_below(str(root), ["h", "s", "b"]) == -1  # the walk then reports it
+    with pytest.raises(StorageError, match="symlink"):
+        AtomicFile(root, "h/s/b/x.jpg")
+    assert list((outside / "b").iterdir()) == []
+
+
+def test_a_root_removed_and_made_again_mid_crawl_gets_its_files(tmp_path):
+    root = tmp_path / "root"
+    for name in ("first", "second"):
+        f = AtomicFile(root, f"h/img/{name}.jpg")
+        f.write(name.encode())
+        f.commit()
+        if name == "first":
+            assert (root / "h/img/first.jpg").read_bytes() == b"first"
+            shutil.rmtree(root)  # the user clears the folder while the crawl goes on
+    assert (root / "h/img/second.jpg").read_bytes() == b"second"
