@@ -17,11 +17,11 @@ import threading
 import time
 from collections import OrderedDict, deque
 from typing import Any, Callable, NamedTuple
-from urllib.parse import urlsplit
 
 from .config import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT
 from .messages import make_task, stop_message
 from .politeness import HostGate
+from .urls import host_of
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def default_wire(task: Task) -> dict:
 
 
 def _host(url: str) -> str:
-    return urlsplit(url).hostname or ""
+    return host_of(url)
 
 
 class TaskBoard:

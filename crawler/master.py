@@ -324,10 +324,15 @@ class Master:
                 pool.submit(self._robots_job, origin, host)
             else:
                 self.robots.not_started(origin)
+        waiting: set[str] = set()  # hosts that cannot start a page now: their other pages wait too
         for _ in range(min(len(self._pages), 256)):
             if self._jobs_in_flight >= cap:
                 break
             url, depth = self._pages.popleft()
+            host = urls.host_of(url)
+            if host in waiting:
+                self._pages.append((url, depth))
+                continue
             verdict = self.robots.verdict(url)
             if verdict is False:
                 reason = "robots-unavailable" if self.robots.given_up(url) else "robots"
@@ -336,8 +341,8 @@ class Master:
                 log.info("not fetching page %s: %s", url, "its robots.txt could not be read"
                          if reason == "robots-unavailable" else "robots.txt disallows it")
                 continue
-            host = urls.host_of(url)
             if verdict is None or not self.board.try_start(host):
+                waiting.add(host)
                 self._pages.append((url, depth))  # its turn comes again
                 continue
             self._jobs_in_flight += 1

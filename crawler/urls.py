@@ -240,8 +240,22 @@ def is_http_url(url: str) -> bool:
 
 def host_of(url: str) -> str:
     """Lower-case host name without port, of a normalised URL ("" if there is none)."""
+    scheme_end = url.find("://")
+    if scheme_end < 0:
+        return _host_of_netloc(urlsplit(url).netloc) if url.startswith("//") else ""
+    rest = url[scheme_end + 3:]
+    end = len(rest)
+    for sep in "/?#":
+        i = rest.find(sep)
+        if 0 <= i < end:
+            end = i
+    return _host_of_netloc(rest[:end])
+
+
+@lru_cache(maxsize=4096)  # a crawl has few hosts and many URLs: parse each authority once
+def _host_of_netloc(netloc: str) -> str:
     try:
-        return (urlsplit(url).hostname or "").lower()
+        return (urlsplit("//" + netloc).hostname or "").lower()
     except ValueError:
         return ""
 
