@@ -22,6 +22,7 @@ from __future__ import annotations
 import http.client
 import select
 import ssl
+import time
 import zlib
 from collections import OrderedDict
 from typing import Iterator
@@ -30,7 +31,8 @@ from urllib.parse import urlsplit
 from .netguard import NetPolicy, connect
 
 CHUNK = 64 * 1024
-MAX_IDLE_CONNECTIONS = 64  # origins kept open per thread; the least recently used closes first
+MAX_IDLE_CONNECTIONS = 64
+FRESH_SECONDS = 1.0  # a keep-alive connection idle less than this is reused without looking  # origins kept open per thread; the least recently used closes first
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -172,7 +174,7 @@ class Connections:
 
     def __init__(self, policy: NetPolicy = NetPolicy()):
         self.policy = policy
-        self._idle: OrderedDict[tuple, http.client.HTTPConnection] = OrderedDict()
+        self._idle: OrderedDict[tuple, tuple[http.client.HTTPConnection, float]] = OrderedDict()
 
     def get(self, url: str, headers: dict[str, str], timeout: float) -> Response:
         """Send a GET for url and read the status line and headers.
@@ -191,8 +193,12 @@ class Connections:
             raise UnsupportedURL(f"bad port in {url[:200]}: {exc}") from None
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         key = (scheme, host, port)
-        conn = self._idle.pop(key, None)
-        reused = conn is not None and conn.sock is not None and not _dropped(conn.sock)
+        conn, idle_since = self._idle.pop(key, (None, 0.0))
+        # A connection idle for a while may have been closed by the server: look before using
+        # it. One used a moment ago is taken as it is (a server closing it that fast is
+        # handled below: the GET goes again on a new connection).
+        reused = conn is not None and conn.sock is not None and (
+            time.monotonic() - idle_since < FRESH_SECONDS or not _dropped(conn.sock))
         if conn is not None and not reused:
             conn.close()
             conn = None
@@ -201,10 +207,10 @@ class Connections:
                     else _GuardedHTTP(host, port, timeout, self.policy))
         while True:
             try:
-                if conn.sock is not None:
-                    conn.sock.settimeout(timeout)
-                else:
+                if conn.sock is None:
                     conn.timeout = timeout
+                elif conn.sock.gettimeout() != timeout:
+                    conn.sock.settimeout(timeout)
                 conn.putrequest("GET", target, skip_accept_encoding=True)
                 for name, value in headers.items():
                     conn.putheader(name, value)
@@ -222,16 +228,16 @@ class Connections:
             return Response(raw, conn, key, self)
 
     def _keep(self, key: tuple, conn: http.client.HTTPConnection) -> None:
-        old = self._idle.pop(key, None)
+        old, _ = self._idle.pop(key, (None, 0.0))
         if old is not None:
             old.close()
-        self._idle[key] = conn
+        self._idle[key] = (conn, time.monotonic())
         while len(self._idle) > MAX_IDLE_CONNECTIONS:
-            self._idle.popitem(last=False)[1].close()
+            self._idle.popitem(last=False)[1][0].close()
 
     def close(self) -> None:
         while self._idle:
-            self._idle.popitem()[1].close()
+            self._idle.popitem()[1][0].close()
 
 
 def _dropped(sock) -> bool:

@@ -35,7 +35,9 @@ def test_one_connection_serves_many_requests(server):
     assert len({port for _, _, port in server.seen}) == 1 and len(server.seen) == 10
 
 
-def test_an_idle_connection_the_server_closed_is_replaced(server):
+@pytest.mark.parametrize("fresh_seconds", [0.0, 10.0], ids=["looked-at-before-reuse", "found-on-sending"])
+def test_an_idle_connection_the_server_closed_is_replaced(server, monkeypatch, fresh_seconds):
+    monkeypatch.setattr(http1, "FRESH_SECONDS", fresh_seconds)
     server.idle_timeout = 0.1
     server.add("/a", b"abc")
     client = fetch.new_client("t", LOCAL)
