@@ -1,6 +1,7 @@
 """The transport: keep-alive reuse, idle connections the server dropped, decoding, TLS."""
 
 import gzip
+import http.client
 import http.server
 import ssl
 import subprocess
@@ -158,3 +159,48 @@ def test_tls_works_with_a_trusted_certificate_and_checks_the_name(tls_server, mo
     # the same certificate reached by an address it does not name
     with pytest.raises(NetworkError, match="TLS failed.*(match|mismatch)"):
         get_all(fetch.new_client("t", LOCAL), f"https://127.0.0.1:{port}/x.png")
+
+
+def test_header_fields_case_folding_repeats_and_limits():
+    import io
+    raw = (b"Content-Type: image/png\r\nX-Twice: one\r\nx-twice: two\r\nX-Folded: a\r\n  b\r\n"
+           b"no colon here\r\nEmpty:\r\n\r\nbody")
+    fp = io.BytesIO(raw)
+    h = http1.read_headers(fp)
+    assert h.get("content-type") == "image/png" and h["CONTENT-TYPE"] == "image/png"
+    assert h.get("x-twice") == "one" and h.get_all("X-TWICE") == ["one", "two"]
+    assert h.get("x-folded") == "a b" and h.get("empty") == "" and h.get("missing", 7) == 7
+    assert "x-folded" in h and "no colon here" not in h and len(h) == 5
+    assert fp.read() == b"body"  # stops at the blank line
+    with pytest.raises(http.client.HTTPException, match="more than 100"):
+        http1.read_headers(io.BytesIO(b"".join(b"X-%d: y\r\n" % i for i in range(101)) + b"\r\n"))
+    with pytest.raises(http.client.LineTooLong):
+        http1.read_headers(io.BytesIO(b"X: " + b"y" * 70000 + b"\r\n\r\n"))
+
+
+def test_a_chunked_answer_after_a_100_continue_is_read_whole():
+    import socket as socketlib
+
+    listener = socketlib.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def serve():
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 100 Continue\r\nX-Interim: 1\r\n\r\n"
+                         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: image/png\r\n\r\n"
+                         b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        client = fetch.new_client("t", LOCAL)
+        with fetch.open_body(client, f"http://127.0.0.1:{listener.getsockname()[1]}/x", max_bytes=100,
+                             timeout=5) as body:
+            assert body.status == 200 and body.content_type == "image/png"
+            assert body.head + b"".join(body.rest()) == b"hello world"
+    finally:
+        listener.close()
+        t.join(5)
