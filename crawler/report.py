@@ -286,8 +286,13 @@ def page_name(n: int) -> str:
     return INDEX if n == 1 else f"index-{n}.html"
 
 
+_URL_SAFE = re.compile(r"[A-Za-z0-9._~/-]*")
+
+
 def href_for(rel: str) -> str:
     """A validated relative POSIX path as a URL path, each segment percent-encoded."""
+    if _URL_SAFE.fullmatch(rel):  # most are: nothing to encode
+        return rel
     return "/".join(quote(seg, safe="") for seg in rel.split("/"))
 
 
@@ -380,12 +385,14 @@ def _render_page(rep: Report, chunk: list[Image], n: int, pages: int, shown: int
         parts.append('<p class="muted">No images were stored.</p>\n')
     host = None
     page_key: str | None = None
+    per_host = Counter(i.host for i in chunk)
+    per_page = Counter((i.host, i.page or "") for i in chunk)
     for img in chunk:
         if img.host != host:
             if host is not None:
                 parts.append("</div></details>\n</section>\n")
             host, page_key = img.host, None
-            count = sum(1 for i in chunk if i.host == host)
+            count = per_host[host]
             parts.append(f'<section class="host"><h2>{_e(host)} '
                          f'<span class="muted">({count} on this page, {rep.ok_by_host[host]} in all)</span></h2>\n')
         key = img.page or ""
@@ -393,7 +400,7 @@ def _render_page(rep: Report, chunk: list[Image], n: int, pages: int, shown: int
             if page_key is not None:
                 parts.append("</div></details>\n")
             page_key = key
-            count = sum(1 for i in chunk if i.host == host and (i.page or "") == key)
+            count = per_page[(host, key)]
             parts.append(f'<details class="page" open><summary>{_url_link(img.page) if img.page else "(unknown page)"} '
                          f'<span class="muted">({count})</span></summary><div class="grid">\n')
         parts.append(_thumb(img))
