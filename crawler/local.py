@@ -4,8 +4,8 @@ They are forked before the master starts any thread, and wait on a pipe for the 
 the master listens on. A forked worker skips the interpreter's start and the imports: about
 0.16 s of CPU each, a tenth of a 2,000-image crawl's CPU on loopback. Each runs exactly
 the `crawler worker` command (same options, same code, `cli.main`), with its JSON log
-lines on a pipe that the master relays. Where fork is missing, or a thread is already
-running (forking then could copy a lock some other thread holds), they are started as
+lines on a pipe that the master relays. Off Linux, or when a thread is already running
+(forking then could copy a lock some other thread holds), they are started as
 `python -m crawler worker` instead, once the address is known.
 """
 
@@ -91,7 +91,9 @@ class LocalWorker:
 
 
 def can_fork() -> bool:
-    return hasattr(os, "fork") and threading.active_count() == 1
+    # Linux only: on macOS, forking after system frameworks are loaded is unsafe, which is why
+    # multiprocessing spawns there by default
+    return sys.platform.startswith("linux") and threading.active_count() == 1
 
 
 def fork_workers(n: int, worker_argv: Callable[[str], Sequence[str]], env: dict[str, str]) -> list[LocalWorker]:
