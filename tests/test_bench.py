@@ -51,6 +51,16 @@ def test_frontier_memory_prints_its_line():
     assert " MB, " in p.stdout
 
 
+@pytest.mark.timeout(120)
+def test_delay_check_reports_the_servers_rate_per_connection_count():
+    p = _run([str(BENCH / "delay_check.py"), "--quick", "--requests", "4", "--concurrency", "1,4"], 110)
+    assert p.returncode == 0, p.stdout + p.stderr
+    lines = [line for line in p.stdout.splitlines() if "connection(s): median" in line]
+    assert len(lines) == 2 and lines[1].startswith("4 connection(s)") and "(nominal 80/s)" in lines[1]
+    median_ms = float(lines[0].split("median ")[1].split(" ms")[0])
+    assert 49.0 <= median_ms < 100.0  # held 50 ms, and not much more
+
+
 @pytest.mark.timeout(60)
 def test_delay_server_keeps_alive_delays_and_404s(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(BENCH))  # also for the server's spawned process
