@@ -32,14 +32,12 @@ import run as bench_run  # noqa: E402  (bench/run.py)
 import servers  # noqa: E402
 
 
-def role_of(cmdline: list[str]) -> str | None:
+def role_of(cmdline: list[str], is_root: bool) -> str | None:
+    """The `crawler run` process itself is the master; a crawler process below it is a worker
+    (forked, with the master's command line, or spawned as `crawler worker`)."""
     if "crawler" not in cmdline:
         return None
-    if "worker" in cmdline:
-        return "worker"
-    if "run" in cmdline:
-        return "master"
-    return None
+    return "master" if is_root else "worker"
 
 
 def one_run(start_url: str, work: Path, threads: int, profile: Path | None, workers: int = 2,
@@ -61,9 +59,7 @@ def one_run(start_url: str, work: Path, threads: int, profile: Path | None, work
             for p in bench_run._tree(root):
                 try:
                     with p.oneshot():
-                        role = role_of(p.cmdline())
-                        if role == "master" and p.pid != root.pid:
-                            role = "worker"  # forked by `crawler run`: its command line is the master's
+                        role = role_of(p.cmdline(), p.pid == root.pid)
                         t = p.cpu_times()
                 except psutil.Error:
                     continue

@@ -53,10 +53,6 @@ def default_wire(task: Task) -> dict:
                      timeout=DEFAULT_TIMEOUT)
 
 
-def _host(url: str) -> str:
-    return host_of(url)
-
-
 class TaskBoard:
     """Served as `get_task_queue`: get/get_many lease tasks, the master adds and acks them.
 
@@ -104,7 +100,7 @@ class TaskBoard:
             self._ready.notify_all()
 
     def _enqueue(self, task: Task, front: bool) -> None:
-        host = _host(task.url)
+        host = host_of(task.url)
         queue_ = self._queues.get(host)
         if queue_ is None:
             queue_ = self._queues[host] = deque()
@@ -174,7 +170,7 @@ class TaskBoard:
                 self.gate.finish(entry[3])
                 self._ready.notify_all()
                 return True
-            queue_ = self._queues.get(_host(task.url))
+            queue_ = self._queues.get(host_of(task.url))
             if queue_ is not None and task.id not in self._cancelled and any(t.id == task.id for t in queue_):
                 self._cancelled.add(task.id)
                 self._pending -= 1

@@ -33,7 +33,6 @@ class Client:
     """One thread's HTTP client: keep-alive connections per origin, all obeying a NetPolicy."""
 
     def __init__(self, user_agent: str, policy: NetPolicy = NetPolicy()):
-        self.policy = policy
         self.headers = {"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"}
         self.connections = http1.Connections(policy)
 
@@ -185,7 +184,7 @@ def _translate(exc: BaseException, url: str, redirected: bool = False) -> FetchE
         return FetchError(f"not a URL we can fetch: {text}", final_url=url)
     if isinstance(exc, http1.DecodeError):
         return NetworkError(f"cannot decode the body: {text}", final_url=url)
-    if isinstance(exc, (TimeoutError, socket.timeout)):
+    if isinstance(exc, TimeoutError):  # socket.timeout is its alias
         return FetchTimeoutError(f"timed out: {text}", final_url=url)
     if isinstance(exc, socket.gaierror):
         return NetworkError(f"cannot resolve the host: {text}", final_url=url)

@@ -33,9 +33,11 @@ from urllib.parse import urlsplit
 from .netguard import NetPolicy, connect
 
 CHUNK = 64 * 1024
-MAX_IDLE_CONNECTIONS = 64
-FRESH_SECONDS = 1.0  # a keep-alive connection idle less than this is reused without looking  # origins kept open per thread; the least recently used closes first
+MAX_IDLE_CONNECTIONS = 64  # origins kept open per thread; the least recently used closes first
+FRESH_SECONDS = 1.0  # a keep-alive connection idle less than this is reused without looking
 DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_HEADER_LINE = 65536  # as http.client: a longer line, or more lines, is a bad answer
+MAX_HEADERS = 100
 
 
 class UnsupportedURL(ValueError):
@@ -44,10 +46,6 @@ class UnsupportedURL(ValueError):
 
 class DecodeError(ValueError):
     """A body that does not decode as its Content-Encoding says."""
-
-
-MAX_HEADER_LINE = 65536  # as http.client: a longer line, or more lines, is a bad answer
-MAX_HEADERS = 100
 
 
 class Headers:

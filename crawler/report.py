@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import quote, urlsplit
 
-from . import imagetype, manifest, naming
+from . import imagetype, manifest, naming, urls
 from .errors import ConfigError
 
 MANIFEST = "manifest.jsonl"
@@ -159,15 +159,12 @@ def _summarize(out: Path, records: Iterable[Any]) -> Report:
 
 def host_of(url: str) -> str:
     """`host` or `host:port` of a URL, lower-case; "(unknown host)" when it has none."""
-    m = _NETLOC.match(url) if isinstance(url, str) else None
-    return _host_of_netloc(m.group(1)) if m else "(unknown host)"
-
-
-_NETLOC = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)")
+    netloc = urls.authority(url) if isinstance(url, str) else None
+    return "(unknown host)" if netloc is None else _host_and_port(netloc)
 
 
 @lru_cache(maxsize=4096)  # a crawl has few hosts and many URLs: parse each authority once
-def _host_of_netloc(netloc: str) -> str:
+def _host_and_port(netloc: str) -> str:
     try:
         parts = urlsplit("//" + netloc)
         host = (parts.hostname or "").lower()

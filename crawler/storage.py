@@ -148,8 +148,10 @@ def _load_openat2():
 _syscall = _load_openat2()
 _HOW = _OpenHow(os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0), 0,
                 _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS)
-_root_fds: dict[str, int] = {}  # per process; opened once, never closed while it lives
+_root_fds: dict[str, int] = {}  # root -> descriptor, opened once per process
 _root_lock = threading.Lock()
+if hasattr(os, "register_at_fork"):  # a forked worker opens its own (the parent's may be closed)
+    os.register_at_fork(after_in_child=_root_fds.clear)
 
 
 def _open_below(root: str, parts: list[str]) -> int:
@@ -157,13 +159,11 @@ def _open_below(root: str, parts: list[str]) -> int:
     global _syscall
     if _syscall is None or not parts:
         return -1
-    pid = os.getpid()
     with _root_lock:
-        key = f"{pid}:{root}"  # a forked child opens its own
-        root_fd = _root_fds.get(key)
+        root_fd = _root_fds.get(root)
         if root_fd is None:
             try:
-                root_fd = _root_fds[key] = os.open(root, _ROOT_FLAGS)
+                root_fd = _root_fds[root] = os.open(root, _ROOT_FLAGS)
             except OSError:
                 return -1
     fd = _syscall(_OPENAT2, root_fd, os.fsencode("/".join(parts)), ctypes.byref(_HOW), ctypes.sizeof(_HOW))
@@ -180,8 +180,8 @@ def _open_below(root: str, parts: list[str]) -> int:
         if gone:  # removed (and maybe made again): open it afresh next time. The old descriptor
             # stays open, as another thread may be using it this very moment.
             with _root_lock:
-                if _root_fds.get(key) == root_fd:
-                    del _root_fds[key]
+                if _root_fds.get(root) == root_fd:
+                    del _root_fds[root]
     return -1
 
 

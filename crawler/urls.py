@@ -238,18 +238,28 @@ def is_http_url(url: str) -> bool:
         return False
 
 
-def host_of(url: str) -> str:
-    """Lower-case host name without port, of a normalised URL ("" if there is none)."""
-    scheme_end = url.find("://")
-    if scheme_end < 0:
-        return _host_of_netloc(urlsplit(url).netloc) if url.startswith("//") else ""
-    rest = url[scheme_end + 3:]
-    end = len(rest)
+def authority(url: str) -> str | None:
+    """The `[user@]host[:port]` part of `scheme://...` or `//...`, without parsing it; None if
+    there is none. A cheap key: callers parse each distinct authority once (lru_cache)."""
+    start = url.find("://")
+    if start >= 0:
+        start += 3
+    elif url.startswith("//"):
+        start = 2
+    else:
+        return None
+    end = len(url)
     for sep in "/?#":
-        i = rest.find(sep)
+        i = url.find(sep, start)
         if 0 <= i < end:
             end = i
-    return _host_of_netloc(rest[:end])
+    return url[start:end]
+
+
+def host_of(url: str) -> str:
+    """Lower-case host name without port, of a normalised URL ("" if there is none)."""
+    netloc = authority(url)
+    return "" if netloc is None else _host_of_netloc(netloc)
 
 
 @lru_cache(maxsize=4096)  # a crawl has few hosts and many URLs: parse each authority once

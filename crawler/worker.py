@@ -14,7 +14,6 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -161,6 +160,7 @@ class Worker:
                 return
             if policy is not self.policy:  # the master's settings arrived or changed
                 policy = self.policy
+                client.close()
                 client = fetch.new_client(self.cfg.user_agent, policy)
             with self._outbox_lock:
                 self._inflight += 1

@@ -3,6 +3,7 @@ import io
 import pytest
 
 from .procs import Procs
+from .scripted_server import server  # noqa: F401  (the scripted HTTP server fixture, for every test)
 
 
 def make_png(width: int = 8, height: int = 8, color=(200, 30, 30)) -> bytes:

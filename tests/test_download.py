@@ -19,7 +19,6 @@ from crawler.netguard import NetPolicy
 from crawler.worker import download
 
 from .procs import free_port
-from .scripted_server import server  # noqa: F401  (a fixture)
 
 
 @pytest.fixture

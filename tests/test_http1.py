@@ -15,7 +15,6 @@ from crawler import fetch, http1
 from crawler.errors import NetworkError
 from crawler.netguard import NetPolicy
 
-from .scripted_server import server  # noqa: F401  (a fixture)
 
 LOCAL = NetPolicy(frozenset({"127.0.0.1", "localhost"}))
 

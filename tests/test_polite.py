@@ -1,7 +1,6 @@
 """Crawling like a good citizen, end to end: robots.txt, per-host limits over the whole
 cluster, retries, redirects, content dedupe and filters, against recording local servers."""
 
-import shutil
 from pathlib import Path
 
 import pytest

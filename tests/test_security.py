@@ -2,7 +2,6 @@
 
 import gzip
 import resource
-import socket
 import threading
 import time
 import zlib
