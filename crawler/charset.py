@@ -54,7 +54,7 @@ def decode_html(body: bytes, header_charset: str | None = None) -> str:
     for codec in candidates:
         try:
             return body.decode(codec)
-        except (UnicodeDecodeError, LookupError):
+        except (UnicodeError, LookupError):  # UnicodeError: a codec such as "undefined" always fails
             continue
     from bs4.dammit import UnicodeDammit  # rare: not what it says, or says nothing and is not UTF-8
     dammit = UnicodeDammit(body, known_definite_encodings=[declared] if declared else [], is_html=True)
