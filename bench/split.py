@@ -123,6 +123,8 @@ def main() -> int:
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     repos = [r.resolve() for r in args.repo] if args.repo else [bench_run.REPO]
+    for repo in repos:
+        print(bench_run.byte_compile(repo))
     rows: dict[Path, list] = {r: [] for r in repos}
     try:
         for i in range(args.runs):
