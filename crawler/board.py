@@ -85,6 +85,7 @@ class TaskBoard:
         self.dropped = 0
         self.crawl_settings: dict = {}  # what workers need to know of the crawl (plain data)
         self.master_stats: dict = {}    # the master's own counts, for `crawler status` (plain data)
+        self.results: ResultInbox | None = None  # where exchange() delivers results
 
     # -- master side ---------------------------------------------------------------
     def add(self, task: Task, *, front: bool = False) -> None:
@@ -243,6 +244,21 @@ class TaskBoard:
             # finished (or stopping): nothing more is handed out, whatever is still queued
             self._stopped_workers.add(worker)
             return [stop_message()]
+
+    def exchange(self, worker: str = "?", results: Any = (), n: int = 0, timeout: float = 0.0,
+                 idle: int | None = None) -> dict:
+        """Deliver results and lease up to n tasks, in one round trip:
+        {"accepted": whether the inbox took the results, "tasks": as get_many answers}.
+
+        A worker whose download ends would otherwise make two calls, one to deliver the
+        result and one to lease the task its freed slot allows, and another worker's call
+        could take that slot in between, leaving its own lease empty. Here the results
+        arrive (freeing their slots) before the lease, in the same call.
+        """
+        accepted = True
+        if results:
+            accepted = self.results.put_many(results) if self.results is not None else False
+        return {"accepted": accepted, "tasks": self.get_many(worker, n, timeout, idle)}
 
     def _lease(self, worker: str, n: int, idle: int) -> list[dict]:
         out: list[dict] = []

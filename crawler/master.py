@@ -161,6 +161,7 @@ class Master:
                                      "allow_private": self.policy.allow_private}
         self._pages_per_host: Counter = Counter()
         self.inbox = ResultInbox(on_arrival=self.board.arrived)
+        self.board.results = self.inbox
         self.summary = Summary()
         self.served: Served | None = None
         self._pages: deque[tuple[str, int]] = deque()

@@ -123,6 +123,7 @@ class Worker:
         self.exit_code = 0
         self.error: str | None = None
         self._last_contact = 0.0  # when this worker last called the master
+        self._exchange_supported = True  # until an older master says it has no `exchange`
         # until the master says otherwise, no private address is reachable
         self.policy = NetPolicy()
 
@@ -252,42 +253,34 @@ class Worker:
         """One round: deliver results, lease tasks. True when the worker is done."""
         with self._outbox_lock:
             batch = self._outbox[:RESULT_BATCH]
-        if batch:
-            self._last_contact = time.monotonic()
-            self.stats.calls += 1
-            if self.link.results.put_many(batch):
-                with self._outbox_lock:
-                    del self._outbox[:len(batch)]
-        with self._outbox_lock:
             busy = self._inflight + self._local.qsize()
-            backlog = len(self._outbox)
+            backlog = len(self._outbox) - len(batch)  # results left for the next round
         if self._finished or self._stopping.is_set():
+            if batch:
+                self._deliver(batch)
+                return False
             if self._stopping.is_set() and not self._finished:
                 self._give_back()
-            if busy == 0 and backlog == 0:
+            if busy == 0:
                 if self._stopping.is_set() and not self._finished:
                     self.exit_code = EXIT_INTERRUPTED
                 return True
             self._wait_activity()
             return False
-        want = 2 * self.cfg.threads - busy
-        if want > 0:
+        want = max(0, 2 * self.cfg.threads - busy)
+        if want or batch:
             idle = max(0, self.cfg.threads - busy)  # tasks of hosts with a delay go to free threads only
             # Wait on the master only when nothing is running here: a download about to finish
             # must not sit in the outbox while we wait for tasks (its result may be what frees
             # the host's limit for the next task).
-            wait = IDLE_WAIT if busy == 0 and not backlog else 0
-            self._last_contact = time.monotonic()
-            self.stats.calls += 1
-            items = self.link.tasks.get_many(self.cfg.name, want, wait, idle)
-            self._accept(items)
-            if items or backlog or wait:
+            wait = IDLE_WAIT if busy == 0 and want and not backlog else 0
+            items = self._deliver_and_lease(batch, want, wait, idle)
+            if backlog or wait or (want and len(items) >= want):
                 return False
-            # Busy, and nothing to lease now (a host's limit is full): look again soon, since
-            # other workers' results free slots too; a download of ours finishing wakes us at once.
+            # Fewer tasks than wanted: the master has none that a host's limit lets go now.
+            # Asking again at once would come back empty; our next result (which frees a
+            # slot) or a short look later (other workers' results free slots too) will do.
             self._wait_activity(POLL_WAIT)
-        elif backlog:
-            return False
         else:
             self._wait_activity(IDLE_WAIT)  # full: until a download finishes
         if time.monotonic() - self._last_contact > HEARTBEAT_SECONDS:
@@ -296,10 +289,46 @@ class Worker:
             self._finished = bool(self.link.tasks.heartbeat(self.cfg.name)) or self._finished
         return False
 
-    def _accept(self, items: Any) -> None:
+    def _deliver_and_lease(self, batch: list[dict], want: int, wait: float, idle: int) -> list:
+        """Deliver a batch of results and lease up to `want` tasks in one call (`exchange`),
+        or in two calls to a master that predates it. Returns the tasks accepted."""
+        self._last_contact = time.monotonic()
+        if self._exchange_supported:
+            self.stats.calls += 1
+            try:
+                reply = self.link.tasks.exchange(self.cfg.name, batch, want, wait, idle)
+            except AttributeError:  # "not in exposed": an older master
+                log.info("the master has no exchange call; delivering and leasing in two calls")
+                self._exchange_supported = False
+            else:
+                if not isinstance(reply, dict):
+                    log.warning("dropped a reply from the master that is not a dict")
+                    return []
+                if batch and reply.get("accepted") is True:
+                    self._delivered(batch)
+                return self._accept(reply.get("tasks"))
+        if batch:
+            self._deliver(batch)
+        if not want:
+            return []
+        self.stats.calls += 1
+        return self._accept(self.link.tasks.get_many(self.cfg.name, want, wait, idle))
+
+    def _deliver(self, batch: list[dict]) -> None:
+        self._last_contact = time.monotonic()
+        self.stats.calls += 1
+        if self.link.results.put_many(batch):
+            self._delivered(batch)
+
+    def _delivered(self, batch: list[dict]) -> None:
+        with self._outbox_lock:
+            del self._outbox[:len(batch)]
+
+    def _accept(self, items: Any) -> list:
+        """Queue the tasks of a lease for the download threads; returns the items accepted."""
         if not isinstance(items, list):
             log.warning("dropped a reply from the master that is not a list")
-            return
+            return []
         for item in items:
             if is_stop(item):
                 self._finished = True
@@ -308,6 +337,7 @@ class Worker:
                 self._local.put(validate_task(item))
             except InvalidMessage as exc:
                 log.warning("dropped an invalid task: %s", exc)
+        return items
 
     def _give_back(self) -> None:
         """Hand tasks not yet started back to the master, so nobody waits for their lease."""

@@ -145,3 +145,27 @@ def test_nothing_is_handed_out_once_the_crawl_is_stopping():
     board.finish_crawl()
     items = board.get_many("w1", 5)
     assert len(items) == 1 and is_stop(items[0]) and board.counts() == (2, 0)
+
+
+def test_exchange_delivers_first_so_the_freed_slot_goes_to_the_same_call():
+    from crawler.politeness import HostGate
+    board = TaskBoard(10, gate=HostGate(per_host=1, delay=0.0))
+    board.results = inbox = ResultInbox(on_arrival=board.arrived)
+    board.add_many([task(1), task(2)])
+    assert [t["id"] for t in board.exchange("w1", [], 2)["tasks"]] == [1]
+    assert board.exchange("w1", [], 2)["tasks"] == []  # the host's one slot is taken
+    reply = board.exchange("w1", [{"id": 1, "worker": "w1"}], 2)
+    assert reply["accepted"] is True and [t["id"] for t in reply["tasks"]] == [2]
+    assert inbox.drain() == [{"id": 1, "worker": "w1"}]
+
+
+def test_exchange_says_when_the_inbox_refused_the_results(monkeypatch):
+    import crawler.board as board_module
+    board = TaskBoard(10)
+    board.results = inbox = ResultInbox(on_arrival=board.arrived)
+    board.add(task(1))
+    leased = board.exchange("w1", [], 1)["tasks"]
+    monkeypatch.setattr(board_module, "MAX_INBOX", 0)
+    reply = board.exchange("w1", [{"id": 1, "worker": "w1"}], 1)
+    assert reply == {"accepted": False, "tasks": []}  # refused: the slot stays taken, the worker keeps it
+    assert inbox.drain() == [] and board.counts() == (0, 1) and len(leased) == 1
