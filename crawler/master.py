@@ -23,6 +23,7 @@ from .config import MANIFEST_NAME, MAX_CRAWL_DELAY, STATE_DIRNAME, CrawlConfig
 from .errors import FetchError
 from .messages import InvalidMessage, make_task, validate_result
 from .netguard import NetPolicy
+from .pagequeue import PageQueue
 from .politeness import HostGate
 from .progress import LineProgress
 from .robots import MAX_ROBOTS_BYTES, Robots, origin_of
@@ -164,7 +165,7 @@ class Master:
         self.board.results = self.inbox
         self.summary = Summary()
         self.served: Served | None = None
-        self._pages: deque[tuple[str, int]] = deque()
+        self._pages = PageQueue()
         self._seen_pages: set[str] = set()
         self._seen_images: set[str] = set()
         self._outstanding: dict[int, Task] = {}   # task id -> task, until its result is recorded
@@ -325,29 +326,27 @@ class Master:
                 pool.submit(self._robots_job, origin, host)
             else:
                 self.robots.not_started(origin)
-        waiting: set[str] = set()  # hosts that cannot start a page now: their other pages wait too
-        for _ in range(min(len(self._pages), 256)):
-            if self._jobs_in_flight >= cap:
+        budget = 256  # pages looked at per turn of the loop
+        for host in self._pages.hosts(budget):
+            while self._jobs_in_flight < cap and budget and host in self._pages:
+                budget -= 1
+                url, depth = self._pages.peek(host)
+                verdict = self.robots.verdict(url)
+                if verdict is False:
+                    self._pages.pop(host)
+                    reason = "robots-unavailable" if self.robots.given_up(url) else "robots"
+                    self.summary.pages_skipped[reason] += 1
+                    self._journal.page_finished(url, depth, ok=False)
+                    log.info("not fetching page %s: %s", url, "its robots.txt could not be read"
+                             if reason == "robots-unavailable" else "robots.txt disallows it")
+                    continue
+                if verdict is None or not self.board.try_start(host):
+                    break  # the host's other pages wait too
+                self._pages.pop(host)
+                self._jobs_in_flight += 1
+                pool.submit(self._page_job, url, depth, host)
+            if self._jobs_in_flight >= cap or not budget:
                 break
-            url, depth = self._pages.popleft()
-            host = urls.host_of(url)
-            if host in waiting:
-                self._pages.append((url, depth))
-                continue
-            verdict = self.robots.verdict(url)
-            if verdict is False:
-                reason = "robots-unavailable" if self.robots.given_up(url) else "robots"
-                self.summary.pages_skipped[reason] += 1
-                self._journal.page_finished(url, depth, ok=False)
-                log.info("not fetching page %s: %s", url, "its robots.txt could not be read"
-                         if reason == "robots-unavailable" else "robots.txt disallows it")
-                continue
-            if verdict is None or not self.board.try_start(host):
-                waiting.add(host)
-                self._pages.append((url, depth))  # its turn comes again
-                continue
-            self._jobs_in_flight += 1
-            pool.submit(self._page_job, url, depth, host)
 
     def _client(self):
         client = getattr(self._local, "client", None)
@@ -444,7 +443,7 @@ class Master:
             return
         self._seen_pages.add(url)
         self._pages_per_host[host] += 1
-        self._pages.append((url, depth))
+        self._pages.append(url, depth, host)
         self._journal.page_queued(url, depth)
 
     def _add_image(self, url: str, page: str) -> None:
