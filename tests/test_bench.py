@@ -85,3 +85,28 @@ def test_delay_server_keeps_alive_delays_and_404s(tmp_path, monkeypatch):
         conn.close()
     finally:
         server.stop()
+
+
+def test_delay_timeline_summarises_answer_times(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    import delay_timeline
+    started = 100.0
+    sent = [100.3, 100.35] + [101 + i / 150 for i in range(150)] + [102 + i / 140 for i in range(140)] \
+        + [103 + i / 152 for i in range(152)] + [104.2]
+    r = delay_timeline.timeline(sent, started, wall=4.4)
+    assert r["answers"] == len(sent) and sum(r["per_second"]) == len(sent)
+    assert r["per_second"] == [2, 150, 140, 152, 1]
+    assert r["first"] == pytest.approx(0.3) and r["last"] == pytest.approx(4.2)
+    assert r["after_last"] == pytest.approx(0.2) and r["steady"] == 150  # the full seconds 1-3 only
+
+
+@pytest.mark.timeout(120)
+def test_delay_timeline_runs_our_crawl_against_the_logging_server():
+    p = _run([str(BENCH / "delay_timeline.py"), "--quick"], 110)
+    assert p.returncode == 0, p.stdout + p.stderr
+    line = next(line for line in p.stdout.splitlines() if line.startswith("run 1:"))
+    answers = int(line.split(" answers")[0].rsplit(" ", 1)[1])
+    assert answers > 100 and "exit 0" in line  # every image of the quick site, and its pages
+    first = float(line.split("first at ")[1].split(" s")[0])
+    last = float(line.split("last at ")[1].split(" s")[0])
+    assert 0 < first < last
