@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -434,7 +435,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def tune_gc() -> None:
+    """Collect garbage less often: a crawl allocates many short-lived containers (messages,
+    tasks, results) and few reference cycles, and with the default threshold (700) the
+    collector ran every few images (perf: about 1% of all CPU in gc_collect_main and its
+    visitors). bench/split.py, 7 interleaved runs twice, with gc.freeze() before forking:
+    0.92 -> 0.89 and 0.86 -> 0.85 ms of CPU per image."""
+    gc.set_threshold(20_000, 20, 20)
+
+
 def main(argv: list[str] | None = None) -> int:
+    tune_gc()
     try:
         args = parse_args(argv)
     except ConfigError as exc:

@@ -11,6 +11,7 @@ lines on a pipe that the master relays. Off Linux, or when a thread is already r
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -100,6 +101,8 @@ def fork_workers(n: int, worker_argv: Callable[[str], Sequence[str]], env: dict[
     """Fork n workers that wait for the master's address; worker_argv(address) gives the
     arguments of their `crawler worker` command."""
     from . import cli, worker  # noqa: F401  (imported here, once, for every child)
+
+    gc.freeze()  # what is imported by now lives for good: no collection looks at it again
 
     workers = []
     for _ in range(n):
