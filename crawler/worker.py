@@ -257,7 +257,8 @@ class Worker:
             backlog = len(self._outbox) - len(batch)  # results left for the next round
         if self._finished or self._stopping.is_set():
             if batch:
-                self._deliver(batch)
+                if not self._deliver(batch):
+                    self._wait_activity(POLL_WAIT)  # the master's inbox is full: not at once
                 return False
             if self._stopping.is_set() and not self._finished:
                 self._give_back()
@@ -314,11 +315,14 @@ class Worker:
         self.stats.calls += 1
         return self._accept(self.link.tasks.get_many(self.cfg.name, want, wait, idle))
 
-    def _deliver(self, batch: list[dict]) -> None:
+    def _deliver(self, batch: list[dict]) -> bool:
+        """put_many: False when the master's inbox refused the batch (kept for later)."""
         self._last_contact = time.monotonic()
         self.stats.calls += 1
-        if self.link.results.put_many(batch):
-            self._delivered(batch)
+        if not self.link.results.put_many(batch):
+            return False
+        self._delivered(batch)
+        return True
 
     def _delivered(self, batch: list[dict]) -> None:
         with self._outbox_lock:

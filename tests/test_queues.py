@@ -227,3 +227,27 @@ def test_worker_delivers_and_leases_in_one_call_or_two_with_an_older_master(olde
         assert worker.stats.calls == (4 if older_master else 2)
     finally:
         s.stop()
+
+
+def test_a_finishing_worker_keeps_refused_results_and_does_not_hammer_the_master(tmp_path):
+    from crawler.config import WorkerConfig
+    from crawler.worker import POLL_WAIT, Worker
+
+    class FullInbox:
+        calls = 0
+
+        def put_many(self, batch):
+            FullInbox.calls += 1
+            return False  # the master's inbox is full
+
+    class Link:
+        results = FullInbox()
+        tasks = None
+
+    worker = Worker(WorkerConfig(("127.0.0.1", 1), out=tmp_path, name="w1"), KEY, link=Link())
+    worker._finished = True
+    worker._outbox.append({"kind": "result", "id": 1})
+    start = time.monotonic()
+    assert worker._exchange() is False  # not done: a result is still to be delivered
+    assert FullInbox.calls == 1 and time.monotonic() - start >= POLL_WAIT * 0.9
+    assert worker._outbox == [{"kind": "result", "id": 1}]
