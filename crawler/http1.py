@@ -120,7 +120,8 @@ def read_headers(fp) -> Headers:
 # workers 0.60 -> 0.58 and 0.56 -> 0.54 ms. TLS sockets keep Python's timeouts: OpenSSL over
 # a socket that times out in the kernel reports "want read", not a timeout.
 def _set_kernel_timeout(sock: socket.socket, seconds: float) -> None:
-    tv = struct.pack("ll", int(seconds), int((seconds % 1) * 1e6))
+    micros = max(1, round(seconds * 1e6))  # a zero timeval would mean no timeout at all
+    tv = struct.pack("ll", micros // 1_000_000, micros % 1_000_000)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
 
