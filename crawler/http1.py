@@ -26,7 +26,6 @@ import io
 import select
 import socket
 import ssl
-import struct
 import time
 import zlib
 from collections import OrderedDict
@@ -34,6 +33,7 @@ from typing import Iterator
 from urllib.parse import urlsplit
 
 from .netguard import NetPolicy, connect
+from .sockopts import set_kernel_timeouts
 
 CHUNK = 64 * 1024
 MAX_IDLE_CONNECTIONS = 64  # origins kept open per thread; the least recently used closes first
@@ -119,13 +119,6 @@ def read_headers(fp) -> Headers:
 # largest when the VM ran slowest: 1.26 -> 1.16 and 1.24 -> 1.17 ms (a first cut), then
 # workers 0.60 -> 0.58 and 0.56 -> 0.54 ms. TLS sockets keep Python's timeouts: OpenSSL over
 # a socket that times out in the kernel reports "want read", not a timeout.
-def _set_kernel_timeout(sock: socket.socket, seconds: float) -> None:
-    micros = max(1, round(seconds * 1e6))  # a zero timeval would mean no timeout at all
-    tv = struct.pack("ll", micros // 1_000_000, micros % 1_000_000)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
-
-
 class _KernelTimedIO(socket.SocketIO):
     """A blocking socket's reader for which an expired SO_RCVTIMEO is a timeout: SocketIO
     returns None for it (its reading of EAGAIN), which http.client would take for an early
@@ -155,11 +148,6 @@ class _SocketForResponse:
 class _Response(http.client.HTTPResponse):
     """http.client's response with a lighter header parser; begin() is the standard library's
     (3.11), but for the one line that parses the header fields."""
-
-    def __init__(self, sock, debuglevel=0, method=None, url=None):
-        if isinstance(sock, socket.socket) and sock.gettimeout() is None and not isinstance(sock, ssl.SSLSocket):
-            sock = _SocketForResponse(sock)
-        super().__init__(sock, debuglevel, method, url)
 
     def begin(self):
         if self.headers is not None:
@@ -199,8 +187,15 @@ class _Response(http.client.HTTPResponse):
             self.will_close = True
 
 
+class _KernelTimedResponse(_Response):
+    """The response on a plain-HTTP connection, whose socket's timeout the kernel keeps."""
+
+    def __init__(self, sock, debuglevel=0, method=None, url=None):
+        super().__init__(_SocketForResponse(sock), debuglevel, method, url)
+
+
 class _GuardedHTTP(http.client.HTTPConnection):
-    response_class = _Response
+    response_class = _KernelTimedResponse
 
     def __init__(self, host: str, port: int, timeout: float, policy: NetPolicy):
         super().__init__(host, port, timeout=timeout)
@@ -211,15 +206,16 @@ class _GuardedHTTP(http.client.HTTPConnection):
         sock = connect(self._policy, self.host, self.port, self.timeout)
         try:
             sock.settimeout(None)  # blocking, the timeout kept by the kernel (see above)
-            _set_kernel_timeout(sock, self.timeout)
+            set_kernel_timeouts(sock, self.timeout)
         except BaseException:
             sock.close()
             raise
         self.sock, self.kernel_timeout = sock, self.timeout
 
     def set_timeout(self, seconds: float) -> None:
+        """The timeout of the open connection's next request."""
         if seconds != self.kernel_timeout:
-            _set_kernel_timeout(self.sock, seconds)
+            set_kernel_timeouts(self.sock, seconds)
             self.kernel_timeout = seconds
 
 
@@ -237,6 +233,11 @@ class _GuardedHTTPS(http.client.HTTPSConnection):
         except BaseException:
             sock.close()
             raise
+
+    def set_timeout(self, seconds: float) -> None:
+        """The timeout of the open connection's next request."""
+        if self.sock.gettimeout() != seconds:
+            self.sock.settimeout(seconds)
 
 
 _tls_context: ssl.SSLContext | None = None
@@ -380,11 +381,9 @@ class Connections:
         while True:
             try:
                 if conn.sock is None:
-                    conn.timeout = timeout
-                elif isinstance(conn, _GuardedHTTP):
+                    conn.timeout = timeout  # connect() applies it
+                else:
                     conn.set_timeout(timeout)
-                elif conn.sock.gettimeout() != timeout:
-                    conn.sock.settimeout(timeout)
                 conn.putrequest("GET", target, skip_accept_encoding=True)
                 for name, value in headers.items():
                     conn.putheader(name, value)

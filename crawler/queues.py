@@ -19,12 +19,12 @@ import io
 import logging
 import pickle
 import socket
-import struct
 import threading
 from multiprocessing import connection as mpc
 from multiprocessing import managers, reduction
 
 from .errors import ConnectError
+from .sockopts import set_kernel_timeouts
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +87,7 @@ class SafeConnection(mpc.Connection):
 
 def _tune(sock: socket.socket, timeout: float) -> None:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    tv = struct.pack("ll", int(timeout), int((timeout % 1) * 1e6))
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+    set_kernel_timeouts(sock, timeout)
 
 
 class SafeListener(mpc.Listener):

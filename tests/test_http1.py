@@ -252,7 +252,9 @@ def test_a_body_that_stalls_midway_times_out_after_the_timeout(stalling_server, 
 def test_a_kernel_timeout_is_never_zero_which_would_mean_none(seconds):
     import socket
     import struct
+
+    from crawler.sockopts import set_kernel_timeouts
     with socket.socket() as sock:
-        http1._set_kernel_timeout(sock, seconds)
+        set_kernel_timeouts(sock, seconds)
         sec, usec = struct.unpack("ll", sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16))
         assert sec * 1_000_000 + usec >= min(seconds * 1e6, 2.5e6) * 0.99 and (sec, usec) != (0, 0)
