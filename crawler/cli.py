@@ -384,7 +384,6 @@ def cmd_extract(args) -> int:
 
     from . import fetch
     from .inspect import extraction_lines, extraction_report
-    from .master import decode_html
     from .netguard import NetPolicy
 
     path = Path(args.page)
@@ -398,7 +397,7 @@ def cmd_extract(args) -> int:
         # the user named this page: its host is trusted like a seed's
         client = fetch.new_client(args.user_agent, NetPolicy(frozenset({urls.host_of(base)})))
         page = fetch.fetch_page(client, base, max_bytes=config.DEFAULT_MAX_PAGE_BYTES, timeout=args.timeout)
-        base, html = page.final_url, decode_html(page)
+        base, html = page.final_url, page.text()
     scope = urls.Scope(seed_hosts=frozenset({urls.host_of(base)}), allow_domains=tuple(args.allow_domain),
                        include=tuple(args.include), exclude=tuple(args.exclude))
     report = extraction_report(html, base, scope, args.same_host_images)

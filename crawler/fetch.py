@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Iterator
 
-from . import http1, urls
+from . import charset, http1, urls
 from .errors import (FetchError, FetchTimeoutError, HTTPStatusError, NetworkError,
                      RedirectError, TooLargeError)
 from .netguard import NetPolicy
@@ -142,6 +142,11 @@ class Page:
             if key.strip().lower() == "charset" and value.strip():
                 return value.strip().strip("\"'")
         return None
+
+    def text(self) -> str:
+        """The body as text: the charset from the header, else the document's meta, else
+        UTF-8, else detection (see charset.py). Never raises."""
+        return charset.decode_html(self.body, self.charset)
 
 
 def fetch_page(client: Client, url: str, *, max_bytes: int, timeout: float) -> Page:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import charset, extract, fetch, manifest, naming, retry, urls
+from . import extract, fetch, manifest, naming, retry, urls
 from .state import Journal
 from .board import ResultInbox, Task, TaskBoard
 from .config import MANIFEST_NAME, MAX_CRAWL_DELAY, STATE_DIRNAME, CrawlConfig
@@ -103,12 +103,6 @@ def fetch_with_retries(client, url: str, cfg: CrawlConfig, *, sleep=time.sleep) 
             attempt += 1
 
 
-def decode_html(page: fetch.Page) -> str:
-    """The page as text: the charset from the header, else the document's meta, else UTF-8,
-    else detection (see charset.py)."""
-    return charset.decode_html(page.body, page.charset)
-
-
 def process_page(client, url: str, depth: int, cfg: CrawlConfig) -> PageOutcome:
     """Fetch one page and extract its links and images. Never raises."""
     try:
@@ -127,7 +121,7 @@ def process_page(client, url: str, depth: int, cfg: CrawlConfig) -> PageOutcome:
     if page.truncated:
         log.warning("page %s is larger than %d bytes; parsed the first part only", url, cfg.max_page_bytes)
     try:
-        found = extract.extract(decode_html(page), page.final_url)
+        found = extract.extract(page.text(), page.final_url)
     except Exception as exc:
         log.exception("unexpected error parsing page %s", url)
         return PageOutcome(url, depth, error=f"internal error: {exc}", reason="internal")
