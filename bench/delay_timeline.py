@@ -14,9 +14,7 @@ start-up, ramp-up, steady state and shutdown.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import multiprocessing
 import statistics
 import subprocess
 import sys
@@ -31,39 +29,10 @@ import run as bench_run  # noqa: E402
 import servers  # noqa: E402
 
 
-class LoggingDelayServer(servers.DelayServer):
-    """The delay server, noting (time.monotonic) when each answer was handed to the socket."""
-
-    def __init__(self, root: Path, delay: float):
-        super().__init__(root, delay)
-        self.sent: list[float] = []
-
-    async def _send(self, writer, status, body, ctype, head_only, keep) -> None:
-        await super()._send(writer, status, body, ctype, head_only, keep)
-        self.sent.append(time.monotonic())
-
-
-def _server_main(root: str, delay: float, log_path: str, conn) -> None:
-    server = LoggingDelayServer(Path(root), delay)
-
-    async def dump_often() -> None:  # the parent reads the file after the crawl has ended
-        while True:
-            await asyncio.sleep(0.2)
-            Path(log_path).write_text(json.dumps(server.sent))
-
-    async def main() -> None:
-        asyncio.get_running_loop().create_task(dump_often())
-        await server.serve(0, conn)
-
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
-
-
 def timeline(sent: list[float], started: float, wall: float) -> dict:
-    """The summary of one run, from the answers' send times (monotonic) and the command's start."""
-    rel = sorted(t - started for t in sent)
+    """The summary of one run, from the answers' send times (monotonic) and the command's start.
+    Answers sent before the start (the server's own check that it is up) are left out."""
+    rel = sorted(t - started for t in sent if t >= started)
     per_second = [0] * (int(rel[-1]) + 1)
     for t in rel:
         per_second[int(t)] += 1
@@ -72,27 +41,17 @@ def timeline(sent: list[float], started: float, wall: float) -> dict:
             "wall": wall, "per_second": per_second, "steady": statistics.median(full) if full else None}
 
 
-def one_run(root: Path, start_path: str, repo: Path, work: Path, delay: float = 0.05) -> dict:
+def one_run(root: Path, start_path: str, repo: Path, work: Path) -> dict:
     log_path = work / "answers.json"
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_server_main, args=(str(root), delay, str(log_path), child), daemon=True)
-    proc.start()
+    server = servers.start_delay(root, bench_run.DELAY, log_path=log_path)
     try:
-        if not parent.poll(30):
-            raise RuntimeError("the delay server did not start")
-        base = f"http://127.0.0.1:{parent.recv()}/"
-        seeds = work / "seeds.txt"
-        seeds.write_text(base + start_path + "\n")
-        cmd = [sys.executable, "-m", "crawler", "run", str(seeds), "--workers", str(bench_run.WORKERS),
-               "--out", str(work / "out"), "--fresh", "--max-depth", "10", "-q"]
+        cmd = bench_run.command("ours", server.base_url + start_path, work / "out", work)
         started = time.monotonic()
         code = subprocess.run(cmd, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
         wall = time.monotonic() - started
         time.sleep(0.5)  # the server's last dump
     finally:
-        proc.terminate()
-        proc.join(10)
+        server.stop()
     result = timeline(json.loads(log_path.read_text()), started, wall)
     result["exit"] = code
     return result

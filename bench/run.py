@@ -248,14 +248,14 @@ def check_traps(out: Path, base_url: str, truth: dict) -> dict:
 
 # --- running the tools ---------------------------------------------------------------------
 
-def command(tool: str, start_url: str, out: Path, work: Path) -> list[str]:
+def command(tool: str, start_url: str, out: Path, work: Path, workers: int = WORKERS) -> list[str]:
     if tool == "ours":
         seeds = work / "seeds.txt"
         seeds.write_text(start_url + "\n")
-        return [sys.executable, "-m", "crawler", "run", str(seeds), "--workers", str(WORKERS), "--out", str(out),
+        return [sys.executable, "-m", "crawler", "run", str(seeds), "--workers", str(workers), "--out", str(out),
                 "--fresh", "--max-depth", "10", "-q"]
     if tool == "classic":
-        return [sys.executable, str(BENCH / "classic.py"), start_url, str(out), "--workers", str(WORKERS)]
+        return [sys.executable, str(BENCH / "classic.py"), start_url, str(out), "--workers", str(workers)]
     if tool == "wget":
         return [shutil.which("wget") or "wget", "-r", "-l", "inf", "-np", "-nv", "-e", "robots=off",
                 "-A", "jpg,jpeg,png,gif,bmp", "-P", str(out), start_url]

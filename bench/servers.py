@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import mimetypes
 import multiprocessing
 import os
@@ -177,9 +178,13 @@ def start_python(root: Path) -> Server:
 class DelayServer:
     """HTTP/1.1 GET/HEAD of static files under root, keep-alive, every response delayed."""
 
-    def __init__(self, root: Path, delay: float):
+    def __init__(self, root: Path, delay: float, log_path: Path | None = None):
         self.root = Path(root).resolve()
         self.delay = delay
+        # with log_path, when each answer was handed to the socket (time.monotonic), written
+        # there as a JSON list every 0.2 s (bench/delay_timeline.py reads it)
+        self.log_path = log_path
+        self.sent: list[float] = []
 
     def _resolve(self, target: str) -> Path | None:
         path = unquote(urlsplit(target).path, errors="strict")
@@ -256,26 +261,36 @@ class DelayServer:
                f"Connection: {'keep-alive' if keep else 'close'}\r\n\r\n").encode("latin-1")
         writer.write(hdr if head_only else hdr + body)
         await writer.drain()
+        if self.log_path is not None:
+            self.sent.append(time.monotonic())
+
+    async def _dump_log(self) -> None:
+        while True:
+            await asyncio.sleep(0.2)
+            Path(self.log_path).write_text(json.dumps(self.sent))
 
     async def serve(self, port: int, ready=None) -> None:
         server = await asyncio.start_server(self.handle, "127.0.0.1", port, backlog=512)
+        if self.log_path is not None:
+            asyncio.get_running_loop().create_task(self._dump_log())
         if ready is not None:
             ready.send(server.sockets[0].getsockname()[1])
         async with server:
             await server.serve_forever()
 
 
-def _delay_main(root: str, delay: float, port: int, conn) -> None:
+def _delay_main(root: str, delay: float, port: int, conn, log_path: str | None = None) -> None:
     try:
-        asyncio.run(DelayServer(Path(root), delay).serve(port, conn))
+        asyncio.run(DelayServer(Path(root), delay, Path(log_path) if log_path else None).serve(port, conn))
     except KeyboardInterrupt:
         pass
 
 
-def start_delay(root: Path, delay: float = 0.05) -> Server:
+def start_delay(root: Path, delay: float = 0.05, log_path: Path | None = None) -> Server:
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_delay_main, args=(str(root), delay, 0, child), daemon=True)
+    proc = ctx.Process(target=_delay_main, args=(str(root), delay, 0, child, str(log_path) if log_path else None),
+                       daemon=True)
     proc.start()
     if not parent.poll(30):
         proc.terminate()

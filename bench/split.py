@@ -43,10 +43,7 @@ def role_of(cmdline: list[str], is_root: bool) -> str | None:
 def one_run(start_url: str, work: Path, threads: int, profile: Path | None, workers: int = 2,
             repo: Path = bench_run.REPO) -> dict:
     out = work / "out"
-    seeds = work / "seeds.txt"
-    seeds.write_text(start_url + "\n")
-    cmd = [sys.executable, "-m", "crawler", "run", str(seeds), "--workers", str(workers), "--threads", str(threads),
-           "--out", str(out), "--fresh", "--max-depth", "10", "-q"]
+    cmd = bench_run.command("ours", start_url, out, work, workers) + ["--threads", str(threads)]
     cpu: dict[int, tuple[str, float]] = {}
     spies: list[subprocess.Popen] = []
     stop = threading.Event()
