@@ -159,13 +159,15 @@ def _open_below(root: str, parts: list[str]) -> int:
     global _syscall
     if _syscall is None or not parts:
         return -1
-    with _root_lock:
-        root_fd = _root_fds.get(root)
-        if root_fd is None:
-            try:
-                root_fd = _root_fds[root] = os.open(root, _ROOT_FLAGS)
-            except OSError:
-                return -1
+    root_fd = _root_fds.get(root)  # opened already, nearly always: no lock for that
+    if root_fd is None:
+        with _root_lock:
+            root_fd = _root_fds.get(root)
+            if root_fd is None:
+                try:
+                    root_fd = _root_fds[root] = os.open(root, _ROOT_FLAGS)
+                except OSError:
+                    return -1
     fd = _syscall(_OPENAT2, root_fd, os.fsencode("/".join(parts)), ctypes.byref(_HOW), ctypes.sizeof(_HOW))
     if fd >= 0:
         return fd
