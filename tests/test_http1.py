@@ -205,46 +205,15 @@ def test_a_chunked_answer_after_a_100_continue_is_read_whole():
         t.join(5)
 
 
-@pytest.fixture
-def stalling_server():
-    """Keep-alive; answers /stall* with headers and the first 1,000 of 100,000 bytes, then
-    says nothing; anything else with a whole 3-byte body."""
-    import socket
-    listener = socket.create_server(("127.0.0.1", 0))
-    release = threading.Event()
-
-    def handle(conn):
-        with conn:
-            while request := conn.recv(65536):
-                if b" /stall" not in request.split(b"\r\n", 1)[0]:
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 3\r\n\r\nabc")
-                    continue
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n"
-                             + b"\x89PNG\r\n\x1a\n" + b"\0" * 992)
-                release.wait(10)
-                return
-
-    def serve():
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=handle, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    release.set()
-    listener.close()
-
-
 @pytest.mark.parametrize("timeout", [0.3, 0.6])
-def test_a_body_that_stalls_midway_times_out_after_the_timeout(stalling_server, timeout):
+def test_a_body_that_stalls_midway_times_out_after_the_timeout(server, timeout):
+    server.add("/a.png", b"abc")
+    server.add("/stall.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 99_992, stall_after=1000)
     client = fetch.new_client("t", LOCAL)
-    assert get_all(client, stalling_server + "/a.png", timeout=30) == b"abc"
+    assert get_all(client, server.base + "/a.png", timeout=30) == b"abc"
     start = time.monotonic()
     with pytest.raises(fetch.FetchTimeoutError, match="timed out"):  # on the same connection, kept alive
-        get_all(client, stalling_server + "/stall.png", timeout=timeout)
+        get_all(client, server.base + "/stall.png", timeout=timeout)
     assert timeout <= time.monotonic() - start < timeout + 1.0
 
 
