@@ -16,6 +16,7 @@ import os
 import random
 import sys
 import threading
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -51,10 +52,7 @@ class AtomicFile:
         self.sha256 = hashlib.sha256()
         try:
             if _HAVE_DIR_FD:
-                root = os.fspath(root)
-                self._dir_fd = _open_below(root, parts[:-1])
-                if self._dir_fd < 0:
-                    self._dir_fd = _open_dirs(root, parts[:-1])
+                self._dir_fd = _open_folder(os.fspath(root), parts[:-1])
                 fd = os.open(self._tmp, _FILE_FLAGS, 0o644, dir_fd=self._dir_fd)
             else:  # pragma: no cover - Windows has no dir_fd; fall back to checked paths
                 _make_dirs_checked(Path(root), parts[:-1])
@@ -187,6 +185,28 @@ def _open_below(root: str, parts: list[str]) -> int:
     return -1
 
 
+def _open_folder(root: str, parts: list[str]) -> int:
+    """A descriptor of the folder root/parts (made if missing), no symlink followed on the way."""
+    fd = _open_below(root, parts)
+    return fd if fd >= 0 else _open_dirs(root, parts)
+
+
+def remove_stored(root: Path, rel: str) -> None:
+    """Delete the file stored at rel under root (a copy of bytes stored already)."""
+    parts = check_relative(rel)
+    try:
+        if _HAVE_DIR_FD:
+            dir_fd = _open_folder(os.fspath(root), parts[:-1])
+            try:
+                os.unlink(parts[-1], dir_fd=dir_fd)
+            finally:
+                os.close(dir_fd)
+        else:  # pragma: no cover
+            os.unlink(safe_join(root, rel))
+    except OSError as exc:
+        raise StorageError(f"cannot remove {rel}: {exc.strerror or exc}") from exc
+
+
 def _open_dirs(root: str, parts: list[str]) -> int:
     """Open root/parts... creating folders, refusing to follow a symlink at any step."""
     try:
@@ -235,7 +255,8 @@ def claim_content(root: Path, site: str, sha256: str, rel: str) -> str | None:
     from the same site has (so a site's 50 copies of a logo cost one file).
 
     The index is a file per (sha256, site) created with O_EXCL, so workers sharing a folder
-    agree on the first copy without talking to each other.
+    agree on the first copy without talking to each other. Claim only once `rel` is on disk:
+    a copy named in the index and not found there is taken for one that is gone.
     """
     folder = os.path.join(root, CONTENT_INDEX, sha256[:2])
     if folder not in _index_folders:
@@ -246,7 +267,7 @@ def claim_content(root: Path, site: str, sha256: str, rel: str) -> str | None:
         fd = os.open(entry, _FILE_FLAGS, 0o644)
     except FileExistsError:
         try:
-            first = Path(entry).read_text(encoding="utf-8")
+            first = _read_entry(entry)
         except OSError:
             return None
         try:
@@ -261,6 +282,17 @@ def claim_content(root: Path, site: str, sha256: str, rel: str) -> str | None:
     finally:
         os.close(fd)
     return None
+
+
+def _read_entry(entry: str) -> str:
+    """An index entry's path; an empty one is a claim made this moment, whose path is being
+    written (between the entry's creation and its one write): wait for it, briefly."""
+    for _ in range(100):
+        first = Path(entry).read_text(encoding="utf-8")
+        if first:
+            return first
+        time.sleep(0.001)
+    return first
 
 
 @lru_cache(maxsize=1024)

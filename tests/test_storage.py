@@ -101,3 +101,37 @@ def test_a_root_removed_and_made_again_mid_crawl_gets_its_files(tmp_path):
             assert (root / "h/img/first.jpg").read_bytes() == b"first"
             shutil.rmtree(root)  # the user clears the folder while the crawl goes on
     assert (root / "h/img/second.jpg").read_bytes() == b"second"
+
+
+def test_a_claim_found_empty_is_waited_for_not_taken_over(tmp_path):
+    import threading
+    import time
+
+    from crawler import storage
+    (tmp_path / "h").mkdir()
+    (tmp_path / "h" / "first.png").write_bytes(b"same")
+    (tmp_path / "h" / "second.png").write_bytes(b"same")
+    sha = "ab" * 32
+    entry = tmp_path / storage.CONTENT_INDEX / "ab" / f"{sha}@h"
+    entry.parent.mkdir(parents=True)
+    entry.write_text("")  # another worker created the entry and is about to write its path
+
+    def finish_claim():
+        time.sleep(0.02)
+        entry.write_text("h/first.png")
+
+    t = threading.Thread(target=finish_claim)
+    t.start()
+    assert storage.claim_content(tmp_path, "h", sha, "h/second.png") == "h/first.png"
+    t.join()
+    assert entry.read_text() == "h/first.png"
+
+
+def test_remove_stored_deletes_a_committed_file_and_nothing_outside(tmp_path):
+    from crawler import storage
+    with AtomicFile(tmp_path, "h/a/dup.png") as f:
+        f.write(b"x")
+    storage.remove_stored(tmp_path, "h/a/dup.png")
+    assert not (tmp_path / "h" / "a" / "dup.png").exists() and (tmp_path / "h" / "a").is_dir()
+    with pytest.raises(ValueError):
+        storage.remove_stored(tmp_path, "../outside.png")
