@@ -1,6 +1,6 @@
 """Where our crawler's CPU goes: one `crawler run` on the benchmark site, CPU per process.
 
-    python bench/split.py [--runs 3] [--threads 8] [--quick] [--profile DIR]
+    python bench/split.py [--runs 3] [--threads N] [--quick] [--profile DIR [--rate 250]]
 
 Serves the cached benchmark site (bench/run.py generates it) with nginx, runs
 `crawler run --workers 2` --runs times and prints, per run, the wall time and the CPU
@@ -40,10 +40,10 @@ def role_of(cmdline: list[str], is_root: bool) -> str | None:
     return "master" if is_root else "worker"
 
 
-def one_run(start_url: str, work: Path, threads: int, profile: Path | None, workers: int = 2,
-            repo: Path = bench_run.REPO) -> dict:
+def one_run(start_url: str, work: Path, threads: int | None, profile: Path | None, workers: int = 2,
+            repo: Path = bench_run.REPO, rate: int = 250) -> dict:
     out = work / "out"
-    cmd = bench_run.command("ours", start_url, out, work, workers) + ["--threads", str(threads)]
+    cmd = bench_run.command("ours", start_url, out, work, workers) + (["--threads", str(threads)] if threads else [])
     cpu: dict[int, tuple[str, float]] = {}
     spies: list[subprocess.Popen] = []
     stop = threading.Event()
@@ -65,7 +65,7 @@ def one_run(start_url: str, work: Path, threads: int, profile: Path | None, work
                 if profile is not None and p.pid not in cpu and shutil.which("py-spy"):
                     n = sum(1 for r, _ in cpu.values() if r == role)
                     spies.append(subprocess.Popen(
-                        ["py-spy", "record", "--pid", str(p.pid), "--format", "raw", "--rate", "250", "--gil",
+                        ["py-spy", "record", "--pid", str(p.pid), "--format", "raw", "--rate", str(rate), "--gil",
                          "--output", str(profile / f"{role}{n}.txt")],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
                 cpu[p.pid] = (role, t.user + t.system)
@@ -105,13 +105,14 @@ def top_of_profile(path: Path, n: int = 15) -> list[str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--threads", type=int, help="--threads for the crawler (default: the crawler's own)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repo", type=Path, action="append",
                     help="run the crawler of this checkout (python -m crawler from there); given twice or more, "
                          "the checkouts take turns run by run, for an A/B comparison in one command")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--profile", type=Path)
+    ap.add_argument("--rate", type=int, default=250, help="py-spy samples per second with --profile (default: %(default)s)")
     args = ap.parse_args()
     root, truth = bench_run.ensure_site(bench_run.QUICK_SPEC if args.quick else bench_run.FULL_SPEC)
     binary = servers.find_nginx()
@@ -128,7 +129,8 @@ def main() -> int:
             for repo in repos:
                 with tempfile.TemporaryDirectory(prefix="split-", dir=bench_run.default_out_root()) as tmp:
                     r = one_run(server.base_url + truth["start"], Path(tmp), args.threads,
-                                args.profile if i == 0 and args.profile else None, args.workers, repo)
+                                args.profile if i == 0 and args.profile else None, args.workers, repo,
+                                args.rate)
                 n = r["images"]
                 master = sum(r["roles"].get("master", []))
                 workers = r["roles"].get("worker", [])

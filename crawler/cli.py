@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="example:\n  CRAWLER_AUTHKEY=... crawler worker --connect master.lan:50000 --out downloads --threads 8")
     w.add_argument("--connect", required=True, metavar="HOST:PORT", help="the master's address")
     w.add_argument("--out", type=Path, default=Path(config.DEFAULT_OUT), help="downloads folder (default: %(default)s)")
-    w.add_argument("--threads", type=int, default=config.DEFAULT_THREADS, help="download threads (default: %(default)s)")
+    w.add_argument("--threads", type=int, default=config.DEFAULT_THREADS, help="most downloads at once; fewer when downloads barely wait on the network (default: %(default)s)")
     w.add_argument("--max-bytes", type=int, default=config.DEFAULT_MAX_BYTES, help="largest image stored (default: %(default)s)")
     w.add_argument("--timeout", type=float, default=config.DEFAULT_TIMEOUT, help="connect/read timeout in seconds (default: %(default)s)")
     w.add_argument("--user-agent", default=config.DEFAULT_USER_AGENT, metavar="UA", help="User-Agent header")
@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="example:\n  crawler run seeds/example.txt --workers 4 --out downloads")
     r.add_argument("seeds", type=Path, help="seed file: one URL per line, # comments")
     r.add_argument("--workers", type=int, default=2, help="local worker processes (default: %(default)s)")
-    r.add_argument("--threads", type=int, default=config.DEFAULT_THREADS, help="download threads per worker (default: %(default)s)")
+    r.add_argument("--threads", type=int, default=config.DEFAULT_THREADS, help="most downloads at once per worker; fewer when downloads barely wait on the network (default: %(default)s)")
     r.add_argument("--listen", default=f"{config.DEFAULT_LISTEN_HOST}:0", metavar="HOST:PORT",
                    help="address to serve the queues on, for more workers to join (default: loopback, a free port)")
     _crawl_options(r)
@@ -279,8 +279,10 @@ def cmd_worker(args) -> int:
     code = worker.run()
     s = worker.stats
     if code == 0:
-        log.info("worker %s done: %d stored (%.1f MB), %d failed; %d calls to the master", cfg.name, s.ok,
-                 s.bytes / 1e6, s.failed, s.calls)
+        low, high = s.limits or (cfg.threads, cfg.threads)
+        log.info("worker %s done: %d stored (%.1f MB), %d failed; %d calls to the master; %s downloads at once "
+                 "(--threads %d)", cfg.name, s.ok, s.bytes / 1e6, s.failed, s.calls,
+                 low if low == high else f"{low} to {high}", cfg.threads)
     return code
 
 

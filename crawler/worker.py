@@ -4,6 +4,10 @@ One link thread talks to the master (all proxy calls happen there, so signals in
 thread can never split a call from its reply); `threads` download threads take tasks from a
 local queue and put results in an outbox that the link thread delivers in batches. Results
 not yet delivered survive a lost master and go out after reconnecting.
+
+How many of the threads download at once, and so how many tasks the worker leases, follows
+`concurrency.DownloadGate`: all of them for a distant server, as few as 2 for a fast one,
+where more would only queue for the GIL.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import fetch, imagetype, naming, retry, storage
+from . import fetch, imagetype, naming, retry, storage, urls
+from .concurrency import DownloadGate
 from .config import EXIT_INTERRUPTED, EXIT_KEY_REFUSED, EXIT_UNREACHABLE, WorkerConfig
 from .errors import ConnectError, CrawlerError, FetchError, FilteredError, NotAnImageError
 from .messages import InvalidMessage, is_stop, make_result, validate_task
@@ -40,6 +45,7 @@ class WorkerStats:
     bytes: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     calls: int = 0  # round trips to the master
+    limits: tuple[int, int] | None = None  # the fewest and most downloads at once allowed so far
 
 
 def download(task: dict, cfg: WorkerConfig, client, *, sleep=time.sleep) -> dict:
@@ -125,6 +131,7 @@ class Worker:
         self._outbox: list[dict] = []
         self._outbox_lock = threading.Lock()
         self._activity = threading.Event()
+        self._gate = DownloadGate(cfg.threads)
         self._inflight = 0
         self._stopping = threading.Event()   # SIGTERM: take no more tasks
         self._finished = False               # the master said the crawl is over
@@ -163,9 +170,12 @@ class Worker:
     def _download_loop(self) -> None:
         policy = self.policy
         client = fetch.new_client(self.cfg.user_agent, policy)
+        gate = self._gate
+        gate.enter()  # a slot first: a task is taken only by a thread that may start it
         while True:
             task = self._local.get()
             if task is None:
+                gate.leave()
                 return
             if policy is not self.policy:  # the master's settings arrived or changed
                 policy = self.policy
@@ -173,12 +183,17 @@ class Worker:
                 client = fetch.new_client(self.cfg.user_agent, policy)
             with self._outbox_lock:
                 self._inflight += 1
+            wall, cpu = time.perf_counter(), time.thread_time()
             result = download(task, self.cfg, client)
+            wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
             self._count(result)
             with self._outbox_lock:
                 self._outbox.append(result)
                 self._inflight -= 1
             self._activity.set()
+            # only a download the server answered says how long its network takes
+            if not gate.keep((urls.host_of(task["url"]), wall, cpu) if result.get("status") else None):
+                gate.enter()
 
     def _count(self, result: dict) -> None:
         with self._outbox_lock:
@@ -276,9 +291,12 @@ class Worker:
                 return True
             self._wait_activity()
             return False
-        want = max(0, 2 * self.cfg.threads - busy)
+        limit = self._gate.limit  # downloads at once (at most --threads); lease for two rounds of them
+        low, high = self.stats.limits or (limit, limit)
+        self.stats.limits = (min(low, limit), max(high, limit))
+        want = max(0, 2 * limit - busy)
         if want or batch:
-            idle = max(0, self.cfg.threads - busy)  # tasks of hosts with a delay go to free threads only
+            idle = max(0, limit - busy)  # tasks of hosts with a delay go to free threads only
             # Wait on the master only when nothing is running here: a download about to finish
             # must not sit in the outbox while we wait for tasks (its result may be what frees
             # the host's limit for the next task).
