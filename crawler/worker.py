@@ -295,6 +295,10 @@ class Worker:
         low, high = self.stats.limits or (limit, limit)
         self.stats.limits = (min(low, limit), max(high, limit))
         want = max(0, 2 * limit - busy)
+        if backlog == 0 and self._local.qsize() >= max(1, limit // 2):
+            # Enough leased tasks wait here to keep the downloads going: let results gather and
+            # deliver them together, in one call instead of one call each.
+            want, batch = 0, []
         if want or batch:
             idle = max(0, limit - busy)  # tasks of hosts with a delay go to free threads only
             # Wait on the master only when nothing is running here: a download about to finish

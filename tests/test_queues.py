@@ -251,3 +251,37 @@ def test_a_finishing_worker_keeps_refused_results_and_does_not_hammer_the_master
     assert worker._exchange() is False  # not done: a result is still to be delivered
     assert FullInbox.calls == 1 and time.monotonic() - start >= POLL_WAIT * 0.9
     assert worker._outbox == [{"kind": "result", "id": 1}]
+
+
+def test_results_gather_while_leased_tasks_wait_here_then_go_out_in_one_call(tmp_path):
+    from crawler.config import WorkerConfig
+    from crawler.worker import Worker
+
+    class Tasks:
+        calls: list = []
+
+        def exchange(self, name, batch, want, wait, idle):
+            Tasks.calls.append((len(batch), want))
+            return {"accepted": True, "tasks": []}
+
+        def heartbeat(self, name):
+            return False
+
+    class Link:
+        tasks = Tasks()
+        results = None
+
+    worker = Worker(WorkerConfig(("127.0.0.1", 1), out=tmp_path, threads=8, name="w1"), KEY, link=Link())
+    worker._gate.estimator.observe("h", 0.0005, 0.00045)  # a near server: 2 downloads at once
+    assert worker._gate.limit == 2
+    worker._local.put({"id": 7})
+    worker._local.put({"id": 8})  # leased, waiting for a thread
+    worker._outbox.append({"kind": "result", "id": 6})
+    worker._activity.set()
+    assert worker._exchange() is False
+    assert Tasks.calls == [] and len(worker._outbox) == 1  # kept: the queue still feeds both threads
+    worker._local.get_nowait()
+    worker._outbox.append({"kind": "result", "id": 7})
+    worker._local.get_nowait()  # the queue ran dry: both results go, and 4 tasks are asked for
+    assert worker._exchange() is False
+    assert Tasks.calls == [(2, 4)] and worker._outbox == []
