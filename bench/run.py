@@ -1,11 +1,12 @@
 """The end-to-end benchmark: our crawler against the classic BaseManager crawler and wget,
 on the same generated site, on loopback and behind a 50 ms delay.
 
-    python bench/run.py [--rounds 3] [--scenario loopback|delay50|both] [--quick]
+    python bench/run.py [--rounds 3] [--scenario loopback|delay50|jitter50|both|all] [--quick]
 
 Generates a deterministic site once (cached in bench/.site/, keyed by its spec), serves it
 (loopback: nginx if installed, else the project's threaded Python server; delay50: the
-asyncio server of bench/servers.py holding every response 50 ms), runs each tool --rounds
+asyncio server of bench/servers.py holding every response 50 ms; jitter50: the same server
+holding each response a random 10 to 90 ms, 50 on average), runs each tool --rounds
 times, interleaved, each into a fresh folder, and measures wall time, CPU seconds of the
 whole process tree (getrusage of reaped children), peak RSS of the process tree (psutil,
 every 50 ms) and the images stored byte-identical to the site's truth. Prints a table per
@@ -47,6 +48,7 @@ FULL_SPEC = SiteSpec(pages=200, images=2000, depth=4, min_image_bytes=2000, max_
 QUICK_SPEC = SiteSpec(pages=20, images=100, depth=4, min_image_bytes=2000, max_image_bytes=200_000, seed=1)
 WORKERS = 2
 DELAY = 0.05
+JITTER = {"delay50": 0.0, "jitter50": 0.04}  # the delay scenarios: each response held DELAY ± this
 TOOLS = ("ours", "classic", "wget")
 SAMPLE_SECONDS = 0.05
 MB = 1e6
@@ -333,7 +335,8 @@ def print_table(name: str, scen: dict) -> None:
     if "ceiling" in scen:
         c = scen["ceiling"]
         print(f"  ceiling: {c['in_flight']} downloads in flight (min({WORKERS} workers x {c['threads']} threads, "
-              f"--per-host {c['per_host']})) / {DELAY * 1000:.0f} ms = {c['images_per_s']:.0f} images/s; "
+              f"--per-host {c['per_host']})) / {DELAY * 1000:.0f} ms{' (mean)' if JITTER[name] else ''} = "
+              f"{c['images_per_s']:.0f} images/s; "
               f"ours reaches {c['ours_percent']:.0f}% of it")
     for note in scen["notes"]:
         print(f"  note: {note}")
@@ -370,7 +373,7 @@ def run_scenario(name: str, root: Path, truth: dict, sizes: dict[str, int], tool
         else:
             raise SystemExit("nginx is not installed and --no-python-fallback was given")
     else:
-        server = servers.start_delay(root, DELAY)
+        server = servers.start_delay(root, DELAY, jitter=JITTER[name])
     print(f"\n[{name}] server: {server.kind} at {server.base_url}", flush=True)
     runs: dict[str, list[dict]] = {t: [] for t in tools}
     try:
@@ -397,7 +400,7 @@ def run_scenario(name: str, root: Path, truth: dict, sizes: dict[str, int], tool
                 "cpu_per_image": o["cpu_ms_per_image"]["median"] / p["cpu_ms_per_image"]["median"],
                 "peak_rss": o["peak_rss_mb"]["median"] / p["peak_rss_mb"]["median"],
             }
-        if name == "delay50":
+        if name in JITTER:
             threads, per_host = crawler_config.DEFAULT_THREADS, crawler_config.DEFAULT_PER_HOST
             in_flight = min(WORKERS * threads, per_host)
             ceiling = in_flight / DELAY
@@ -460,7 +463,8 @@ def byte_compile(repo: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3, help="runs of each tool per scenario (default: %(default)s)")
-    ap.add_argument("--scenario", choices=("loopback", "delay50", "both"), default="both")
+    ap.add_argument("--scenario", choices=("loopback", "delay50", "jitter50", "both", "all"), default="both",
+                    help="both: loopback and delay50; all: the three (default: %(default)s)")
     ap.add_argument("--quick", action="store_true", help="a small site (20 pages, 100 images): a smoke run")
     ap.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset of %(default)s")
     ap.add_argument("--keep", action="store_true", help="keep each run's output folder (printed in the JSON)")
@@ -482,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     if "wget" in tools and not shutil.which("wget"):
         print("wget: missing (not on PATH), skipped")
         tools.remove("wget")
-    scenarios = ["loopback", "delay50"] if a.scenario == "both" else [a.scenario]
+    scenarios = {"both": ["loopback", "delay50"], "all": ["loopback", "delay50", "jitter50"]}.get(a.scenario, [a.scenario])
     timeout = a.timeout or (120.0 if a.quick else 1200.0)
     results = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "python": sys.version.split()[0],
                "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},

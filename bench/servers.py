@@ -3,12 +3,13 @@ with the crawler being measured or with the process measuring it), on 127.0.0.1 
 
 - `start_nginx(root)`: nginx (if installed) with a minimal config in a temp folder.
 - `start_python(root)`: the project's threaded `crawler.demo.serve_directory`, in a child process.
-- `start_delay(root, delay)`: a small asyncio HTTP/1.1 keep-alive static file server that
-  holds every response (200 or 404) for `delay` seconds, as a distant server would.
+- `start_delay(root, delay, jitter=0)`: a small asyncio HTTP/1.1 keep-alive static file
+  server that holds every response (200 or 404) for `delay` seconds, as a distant server
+  would; with `jitter`, for a seeded uniform draw from `delay ± jitter` seconds.
 
 Each returns a `Server` with `.base_url` ("http://127.0.0.1:PORT/"), `.kind` and `.stop()`.
 
-    python bench/servers.py SITE_ROOT [--delay 0.05] [--port 0]   # the delay server, by hand
+    python bench/servers.py SITE_ROOT [--delay 0.05] [--jitter 0] [--port 0]   # the delay server, by hand
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 import mimetypes
 import multiprocessing
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -176,11 +178,14 @@ def start_python(root: Path) -> Server:
 # --- the delaying asyncio server -----------------------------------------------------------
 
 class DelayServer:
-    """HTTP/1.1 GET/HEAD of static files under root, keep-alive, every response delayed."""
+    """HTTP/1.1 GET/HEAD of static files under root, keep-alive, every response delayed:
+    `delay` seconds, or with `jitter`, a seeded uniform draw from delay ± jitter."""
 
-    def __init__(self, root: Path, delay: float, log_path: Path | None = None):
+    def __init__(self, root: Path, delay: float, log_path: Path | None = None, jitter: float = 0.0, seed: int = 1):
         self.root = Path(root).resolve()
         self.delay = delay
+        self.jitter = min(jitter, delay)
+        self._random = random.Random(seed)
         # with log_path, when each answer was handed to the socket (time.monotonic), written
         # there as a JSON list every 0.2 s (bench/delay_timeline.py reads it)
         self.log_path = log_path
@@ -225,7 +230,8 @@ class DelayServer:
                 # arrived, so that the delay is what the scenario says (a distant server), not
                 # that plus this server's own work under load.
                 loop = asyncio.get_running_loop()
-                due = arrived + self.delay
+                due = arrived + (self._random.uniform(self.delay - self.jitter, self.delay + self.jitter)
+                                 if self.jitter else self.delay)
                 if method not in ("GET", "HEAD"):
                     answer = (405, b"method not allowed\n", "text/plain")
                 else:
@@ -279,18 +285,18 @@ class DelayServer:
             await server.serve_forever()
 
 
-def _delay_main(root: str, delay: float, port: int, conn, log_path: str | None = None) -> None:
+def _delay_main(root: str, delay: float, port: int, conn, log_path: str | None = None, jitter: float = 0.0) -> None:
     try:
-        asyncio.run(DelayServer(Path(root), delay, Path(log_path) if log_path else None).serve(port, conn))
+        asyncio.run(DelayServer(Path(root), delay, Path(log_path) if log_path else None, jitter).serve(port, conn))
     except KeyboardInterrupt:
         pass
 
 
-def start_delay(root: Path, delay: float = 0.05, log_path: Path | None = None) -> Server:
+def start_delay(root: Path, delay: float = 0.05, log_path: Path | None = None, jitter: float = 0.0) -> Server:
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_delay_main, args=(str(root), delay, 0, child, str(log_path) if log_path else None),
-                       daemon=True)
+    proc = ctx.Process(target=_delay_main, args=(str(root), delay, 0, child, str(log_path) if log_path else None,
+                                                 jitter), daemon=True)
     proc.start()
     if not parent.poll(30):
         proc.terminate()
@@ -303,22 +309,26 @@ def start_delay(root: Path, delay: float = 0.05, log_path: Path | None = None) -
         proc.terminate()
         proc.join(10)
 
-    return Server(base, f"asyncio keep-alive server, +{delay * 1000:.0f} ms per response (bench/servers.py)", stop)
+    held = (f"+{(delay - jitter) * 1000:.0f} to {(delay + jitter) * 1000:.0f} ms (uniform, seeded)" if jitter
+            else f"+{delay * 1000:.0f} ms")
+    return Server(base, f"asyncio keep-alive server, {held} per response (bench/servers.py)", stop)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("root", type=Path)
     ap.add_argument("--delay", type=float, default=0.05)
+    ap.add_argument("--jitter", type=float, default=0.0)
     ap.add_argument("--port", type=int, default=0)
     a = ap.parse_args()
 
     class Print:
         def send(self, port):
-            print(f"serving {a.root} at http://127.0.0.1:{port}/ (+{a.delay * 1000:.0f} ms)", flush=True)
+            print(f"serving {a.root} at http://127.0.0.1:{port}/ (+{a.delay * 1000:.0f} ms"
+                  f"{f' ± {a.jitter * 1000:.0f} ms' if a.jitter else ''})", flush=True)
 
     try:
-        asyncio.run(DelayServer(a.root, a.delay).serve(a.port, Print()))
+        asyncio.run(DelayServer(a.root, a.delay, jitter=a.jitter).serve(a.port, Print()))
     except KeyboardInterrupt:
         pass
     return 0

@@ -87,6 +87,29 @@ def test_delay_server_keeps_alive_delays_and_404s(tmp_path, monkeypatch):
         server.stop()
 
 
+@pytest.mark.timeout(60)
+def test_delay_server_with_jitter_holds_each_answer_a_random_time_in_its_range(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    import servers
+    (tmp_path / "index.html").write_text("<p>hi</p>")
+    server = servers.start_delay(tmp_path, 0.05, jitter=0.04)
+    try:
+        host, port = server.base_url.split("//")[1].rstrip("/").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=5)
+        held = []
+        for _ in range(30):
+            t0 = time.monotonic()
+            conn.request("GET", "/index.html")
+            conn.getresponse().read()
+            held.append(time.monotonic() - t0)
+        conn.close()
+    finally:
+        server.stop()
+    assert "10 to 90 ms" in server.kind
+    assert min(held) >= 0.0095 and max(held) < 0.2
+    assert max(held) - min(held) > 0.03  # spread over the range, not one fixed delay
+
+
 def test_delay_timeline_summarises_answer_times(monkeypatch):
     monkeypatch.syspath_prepend(str(BENCH))
     import delay_timeline
