@@ -33,6 +33,7 @@ from .queues import ForbiddenPickle, MasterLink, format_address
 log = logging.getLogger(__name__)
 
 RESULT_BATCH = 200
+RESULT_HOLD = 0.05  # the longest a result waits here to go out with others
 HEARTBEAT_SECONDS = 5.0
 IDLE_WAIT = 0.25
 POLL_WAIT = 0.02
@@ -130,6 +131,7 @@ class Worker:
         self._local: queue.Queue[dict | None] = queue.Queue()
         self._outbox: list[dict] = []
         self._outbox_lock = threading.Lock()
+        self._outbox_since = 0.0  # when the oldest result in the outbox arrived there
         self._activity = threading.Event()
         self._gate = DownloadGate(cfg.threads)
         self._inflight = 0
@@ -188,6 +190,8 @@ class Worker:
             wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
             self._count(result)
             with self._outbox_lock:
+                if not self._outbox:
+                    self._outbox_since = time.monotonic()
                 self._outbox.append(result)
                 self._inflight -= 1
             self._activity.set()
@@ -278,6 +282,7 @@ class Worker:
             batch = self._outbox[:RESULT_BATCH]
             busy = self._inflight + self._local.qsize()
             backlog = len(self._outbox) - len(batch)  # results left for the next round
+            held = time.monotonic() - self._outbox_since if batch else 0.0
         if self._finished or self._stopping.is_set():
             if batch:
                 if not self._deliver(batch):
@@ -295,10 +300,12 @@ class Worker:
         low, high = self.stats.limits or (limit, limit)
         self.stats.limits = (min(low, limit), max(high, limit))
         want = max(0, 2 * limit - busy)
-        if backlog == 0 and self._local.qsize() >= max(1, limit // 2):
-            # Enough leased tasks wait here to keep the downloads going: let results gather and
+        pause = IDLE_WAIT
+        if backlog == 0 and held < RESULT_HOLD and self._local.qsize() >= max(1, limit // 2):
+            # Enough leased tasks wait here to keep the downloads going: let results gather
+            # (for RESULT_HOLD at most, as each one frees a slot of its host at the master) and
             # deliver them together, in one call instead of one call each.
-            want, batch = 0, []
+            want, batch, pause = 0, [], (RESULT_HOLD - held if batch else IDLE_WAIT)
         if want or batch:
             idle = max(0, limit - busy)  # tasks of hosts with a delay go to free threads only
             # Wait on the master only when nothing is running here: a download about to finish
@@ -313,7 +320,7 @@ class Worker:
             # slot) or a short look later (other workers' results free slots too) will do.
             self._wait_activity(POLL_WAIT)
         else:
-            self._wait_activity(IDLE_WAIT)  # full: until a download finishes
+            self._wait_activity(pause)  # full: until a download finishes
         if time.monotonic() - self._last_contact > HEARTBEAT_SECONDS:
             # every thread busy with long downloads: tell the master we are alive (status)
             self._last_contact = time.monotonic()
@@ -357,6 +364,8 @@ class Worker:
     def _delivered(self, batch: list[dict]) -> None:
         with self._outbox_lock:
             del self._outbox[:len(batch)]
+            if self._outbox:  # a backlog: its oldest came after the batch's oldest
+                self._outbox_since = time.monotonic()
 
     def _accept(self, items: Any) -> list:
         """Queue the tasks of a lease for the download threads; returns the items accepted."""

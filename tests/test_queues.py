@@ -255,7 +255,7 @@ def test_a_finishing_worker_keeps_refused_results_and_does_not_hammer_the_master
 
 def test_results_gather_while_leased_tasks_wait_here_then_go_out_in_one_call(tmp_path):
     from crawler.config import WorkerConfig
-    from crawler.worker import Worker
+    from crawler.worker import RESULT_HOLD, Worker
 
     class Tasks:
         calls: list = []
@@ -274,14 +274,29 @@ def test_results_gather_while_leased_tasks_wait_here_then_go_out_in_one_call(tmp
     worker = Worker(WorkerConfig(("127.0.0.1", 1), out=tmp_path, threads=8, name="w1"), KEY, link=Link())
     worker._gate.estimator.observe("h", 0.0005, 0.00045)  # a near server: 2 downloads at once
     assert worker._gate.limit == 2
+
+    def finished(task_id):  # what a download thread does with a result
+        if not worker._outbox:
+            worker._outbox_since = time.monotonic()
+        worker._outbox.append({"kind": "result", "id": task_id})
+        worker._activity.set()
+
     worker._local.put({"id": 7})
     worker._local.put({"id": 8})  # leased, waiting for a thread
-    worker._outbox.append({"kind": "result", "id": 6})
-    worker._activity.set()
+    finished(6)
     assert worker._exchange() is False
     assert Tasks.calls == [] and len(worker._outbox) == 1  # kept: the queue still feeds both threads
     worker._local.get_nowait()
-    worker._outbox.append({"kind": "result", "id": 7})
+    finished(7)
     worker._local.get_nowait()  # the queue ran dry: both results go, and 4 tasks are asked for
     assert worker._exchange() is False
     assert Tasks.calls == [(2, 4)] and worker._outbox == []
+
+    # a result is not kept longer than RESULT_HOLD, however full the queue
+    worker._local.put({"id": 9})
+    worker._local.put({"id": 10})
+    finished(8)
+    start = time.monotonic()
+    while not worker._exchange() and len(Tasks.calls) < 2 and time.monotonic() - start < 5:
+        pass
+    assert Tasks.calls[1][0] == 1 and RESULT_HOLD * 0.9 <= time.monotonic() - start < RESULT_HOLD + 0.2
