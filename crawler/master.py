@@ -103,8 +103,10 @@ def fetch_with_retries(client, url: str, cfg: CrawlConfig, *, sleep=time.sleep) 
             attempt += 1
 
 
-def process_page(client, url: str, depth: int, cfg: CrawlConfig) -> PageOutcome:
-    """Fetch one page and extract its links and images. Never raises."""
+def process_page(client, url: str, depth: int, cfg: CrawlConfig,
+                 fetched: Callable[[], None] | None = None) -> PageOutcome:
+    """Fetch one page and extract its links and images; `fetched` is called once the request
+    is over (answered or failed), before parsing. Never raises."""
     try:
         page = fetch_with_retries(client, url, cfg)
     except FetchError as exc:
@@ -112,6 +114,9 @@ def process_page(client, url: str, depth: int, cfg: CrawlConfig) -> PageOutcome:
     except Exception as exc:  # a bug costs one page, not the crawl
         log.exception("unexpected error fetching page %s", url)
         return PageOutcome(url, depth, error=f"internal error: {exc}", reason="internal")
+    finally:
+        if fetched is not None:
+            fetched()
     out = PageOutcome(url, depth, final_url=page.final_url)
     if not page.is_html:
         ctype = (page.content_type or "").split(";")[0].strip().lower()
@@ -167,6 +172,7 @@ class Master:
         self._next_id = 1
         self._page_results: deque[PageOutcome | RobotsOutcome] = deque()
         self._jobs_in_flight = 0  # page and robots.txt fetches in the pool
+        self._robots_in_flight = 0  # of which robots.txt fetches
         self._stop = threading.Event()
         self._local = threading.local()
         self._manifest: manifest.ManifestWriter | None = None
@@ -203,8 +209,6 @@ class Master:
         self._manifest = manifest.ManifestWriter(manifest_path)
         self.served = serve(self.board, self.inbox, self.listen, self.authkey)
         log.info("master listening on %s", format_address(self.served.address))
-        if self.on_ready:
-            self.on_ready(self.served.address)
         for seed in self.cfg.seeds:
             self._add_page(seed, 0)
         pool = ThreadPoolExecutor(self.cfg.page_threads, thread_name_prefix="page")
@@ -212,6 +216,11 @@ class Master:
         self._images_ok_at_start = self.summary.images_ok
         self._started = time.monotonic()
         try:
+            # robots.txt and the seeds first: workers connecting (several handshakes each)
+            # would otherwise hold up the first request, which everything else waits for
+            self._dispatch(pool)
+            if self.on_ready:
+                self.on_ready(self.served.address)
             completed = self._loop(pool)
         finally:
             self.progress.close()
@@ -278,6 +287,7 @@ class Master:
                 done = self._page_results.popleft()
                 self._jobs_in_flight -= 1
                 if isinstance(done, RobotsOutcome):
+                    self._robots_in_flight -= 1
                     self._on_robots(done)
                 else:
                     self._on_page(done)
@@ -317,6 +327,7 @@ class Master:
             host = urls.host_of(origin)
             if self._jobs_in_flight < cap and self.board.try_start(host):
                 self._jobs_in_flight += 1
+                self._robots_in_flight += 1
                 pool.submit(self._robots_job, origin, host)
             else:
                 self.robots.not_started(origin)
@@ -349,10 +360,18 @@ class Master:
         return client
 
     def _page_job(self, url: str, depth: int, host: str) -> None:
+        released = False
+
+        def release() -> None:  # the host's slot is free once the page is fetched, before parsing
+            nonlocal released
+            if not released:
+                released = True
+                self.board.finish(host)
+
         try:
-            self._page_results.append(process_page(self._client(), url, depth, self.cfg))
+            self._page_results.append(process_page(self._client(), url, depth, self.cfg, fetched=release))
         finally:
-            self.board.finish(host)
+            release()
             self.inbox.wake()
 
     def _robots_job(self, origin: str, host: str) -> None:
@@ -552,7 +571,7 @@ class Master:
             "state": "stopping" if self._stop.is_set() else "crawling",
             "started": round(self._started_wall, 1), "uptime": round(elapsed, 1),
             "pages_done": s.pages_ok + sum(s.pages_failed.values()),
-            "pages_queued": len(self._pages) + self._jobs_in_flight,
+            "pages_queued": len(self._pages) + self._jobs_in_flight - self._robots_in_flight,
             "images_ok": s.images_ok, "images_failed": sum(s.images_failed.values()),
             "images_queued": pending + sum(len(t) for t in self._parked.values()), "images_leased": leased,
             "bytes": s.bytes, "rate": (s.images_ok - self._images_ok_at_start) / max(elapsed, 1e-9),

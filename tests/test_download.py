@@ -152,3 +152,24 @@ def test_keep_alive_reuses_one_connection_and_survives_a_server_closing_it(cfg, 
     for path in ("/a.png", "/a.png", "/closing.png", "/a.png"):  # the third closes its connection
         task = make_task(1, server.base + path, server.base, max_bytes=10**6, timeout=5.0)
         assert download(task, cfg, client)["ok"]
+
+
+def _page_cfg(tmp_path, **kw):
+    from crawler.config import CrawlConfig
+    return CrawlConfig(seeds=("http://127.0.0.1/",), out=tmp_path, timeout=5.0, retries=0, **kw)
+
+
+def test_a_page_frees_its_host_before_it_is_parsed_and_a_failed_one_too(tmp_path, server, monkeypatch):
+    from crawler import extract, master
+    server.add("/p.html", b'<img src="/a.png">', headers={"Content-Type": "text/html"})
+    client = fetch.new_client("test-agent", NetPolicy(frozenset({"127.0.0.1"})))
+    events = []
+    real_extract = extract.extract
+    monkeypatch.setattr(extract, "extract", lambda *a, **k: (events.append("parsed"), real_extract(*a, **k))[1])
+    out = master.process_page(client, server.base + "/p.html", 0, _page_cfg(tmp_path),
+                              fetched=lambda: events.append("fetched"))
+    assert events == ["fetched", "parsed"] and [i.url for i in out.images] == [server.base + "/a.png"]
+    events.clear()
+    out = master.process_page(client, server.base + "/missing.html", 0, _page_cfg(tmp_path),
+                              fetched=lambda: events.append("fetched"))
+    assert events == ["fetched"] and out.error and out.reason == "http-status"
