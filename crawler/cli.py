@@ -279,7 +279,7 @@ def cmd_worker(args) -> int:
     code = worker.run()
     s = worker.stats
     if code == 0:
-        low, high = s.limits or (cfg.threads, cfg.threads)
+        low, high = worker.limits
         log.info("worker %s done: %d stored (%.1f MB), %d failed; %d calls to the master; %s downloads at once "
                  "(--threads %d)", cfg.name, s.ok, s.bytes / 1e6, s.failed, s.calls,
                  low if low == high else f"{low} to {high}", cfg.threads)

@@ -41,20 +41,22 @@ class LimitEstimator:
         self.ceiling = max(1, ceiling)
         self.floor = min(2, self.ceiling)
         self.limit = self.ceiling  # until downloads say otherwise: a slow site loses nothing
-        self._cpu: float | None = None   # running mean of CPU per download
-        self._wait: float | None = None  # running mean of the downloads' hosts' minimum waits
+        self.lowest = self.highest = self.limit  # the range the limit has moved in
+        self._cpu: float | None = None  # running mean of CPU per download; None before the first
+        self._wait = 0.0                # running mean of the downloads' hosts' minimum waits
         self._minima: dict[str, list] = {}  # host -> [current window's min, previous window's min, count]
 
     def observe(self, host: str, wall: float, cpu: float) -> int:
         """Record one download; return the new limit."""
         base = self._host_wait(host, max(0.0, wall - cpu))
         cpu = max(cpu, 1e-6)
-        if self._cpu is None or self._wait is None:
+        if self._cpu is None:
             self._cpu, self._wait = cpu, base
         else:
             self._cpu += SMOOTHING * (cpu - self._cpu)
             self._wait += SMOOTHING * (base - self._wait)
         self.limit = max(self.floor, min(self.ceiling, 1 + math.ceil(self._wait / self._cpu)))
+        self.lowest, self.highest = min(self.lowest, self.limit), max(self.highest, self.limit)
         return self.limit
 
     def _host_wait(self, host: str, wait: float) -> float:

@@ -46,7 +46,6 @@ class WorkerStats:
     bytes: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     calls: int = 0  # round trips to the master
-    limits: tuple[int, int] | None = None  # the fewest and most downloads at once allowed so far
 
 
 def download(task: dict, cfg: WorkerConfig, client, *, sleep=time.sleep) -> dict:
@@ -163,6 +162,11 @@ class Worker:
             t.join(self.cfg.timeout * 3 + 5)
         return self.exit_code
 
+    @property
+    def limits(self) -> tuple[int, int]:
+        """The fewest and the most downloads at once the worker has allowed so far."""
+        return self._gate.estimator.lowest, self._gate.estimator.highest
+
     def request_stop(self) -> None:
         """Finish what is in flight, give back what was not started, deliver results, exit."""
         self._stopping.set()
@@ -185,9 +189,9 @@ class Worker:
                 client = fetch.new_client(self.cfg.user_agent, policy)
             with self._outbox_lock:
                 self._inflight += 1
-            wall, cpu = time.perf_counter(), time.thread_time()
+            cpu = time.thread_time()
             result = download(task, self.cfg, client)
-            wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+            cpu = time.thread_time() - cpu
             self._count(result)
             with self._outbox_lock:
                 if not self._outbox:
@@ -196,7 +200,8 @@ class Worker:
                 self._inflight -= 1
             self._activity.set()
             # only a download the server answered says how long its network takes
-            if not gate.keep((urls.host_of(task["url"]), wall, cpu) if result.get("status") else None):
+            sample = (urls.host_of(task["url"]), result["elapsed"], cpu) if result.get("status") else None
+            if not gate.keep(sample):
                 gate.enter()
 
     def _count(self, result: dict) -> None:
@@ -297,8 +302,6 @@ class Worker:
             self._wait_activity()
             return False
         limit = self._gate.limit  # downloads at once (at most --threads); lease for two rounds of them
-        low, high = self.stats.limits or (limit, limit)
-        self.stats.limits = (min(low, limit), max(high, limit))
         want = max(0, 2 * limit - busy)
         pause = IDLE_WAIT
         if backlog == 0 and held < RESULT_HOLD and self._local.qsize() >= max(1, limit // 2):
