@@ -265,10 +265,12 @@ class DelayServer:
         hdr = (f"HTTP/1.1 {status} {reason}\r\nServer: bench-delay\r\nDate: {formatdate(usegmt=True)}\r\n"
                f"Content-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
                f"Connection: {'keep-alive' if keep else 'close'}\r\n\r\n").encode("latin-1")
+        if self.log_path is not None:
+            # noted before the write: noted after drain(), the client could already hold the
+            # answer, and the server's own start-up check then counted as a crawl's answer
+            self.sent.append(time.monotonic())
         writer.write(hdr if head_only else hdr + body)
         await writer.drain()
-        if self.log_path is not None:
-            self.sent.append(time.monotonic())
 
     async def _dump_log(self) -> None:
         while True:
