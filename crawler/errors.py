@@ -62,6 +62,12 @@ class NetworkError(FetchError):
     reason = "network"
 
 
+class UnreachableError(NetworkError):
+    """Nothing answers at the origin: the connection was refused or the host name does not resolve."""
+
+    reason = "unreachable"
+
+
 class FetchTimeoutError(FetchError):
     """Connecting or reading took longer than the timeout."""
 

@@ -17,7 +17,7 @@ from typing import Iterator
 
 from . import charset, http1, urls
 from .errors import (FetchError, FetchTimeoutError, HTTPStatusError, NetworkError,
-                     RedirectError, TooLargeError)
+                     RedirectError, TooLargeError, UnreachableError)
 from .netguard import NetPolicy
 from .retry import parse_retry_after
 
@@ -192,7 +192,9 @@ def _translate(exc: BaseException, url: str, redirected: bool = False) -> FetchE
     if isinstance(exc, TimeoutError):  # socket.timeout is its alias
         return FetchTimeoutError(f"timed out: {text}", final_url=url)
     if isinstance(exc, socket.gaierror):
-        return NetworkError(f"cannot resolve the host: {text}", final_url=url)
+        return UnreachableError(f"cannot resolve the host: {text}", final_url=url)
+    if isinstance(exc, ConnectionRefusedError):
+        return UnreachableError(f"connection refused: {text}", final_url=url)
     if isinstance(exc, ssl.SSLError):
         return NetworkError(f"TLS failed: {text}", final_url=url)
     if isinstance(exc, http.client.InvalidURL):

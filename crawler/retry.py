@@ -13,7 +13,7 @@ import time
 from email.utils import parsedate_to_datetime
 
 RETRYABLE_STATUS = frozenset({408, 429}) | frozenset(range(500, 600))
-RETRYABLE_REASONS = frozenset({"network", "timeout"})
+RETRYABLE_REASONS = frozenset({"network", "unreachable", "timeout"})
 BASE_SECONDS = 0.5
 MAX_WAIT_SECONDS = 30.0
 

@@ -82,7 +82,7 @@ def test_timeout_is_recorded(cfg, server, png_bytes):
 
 def test_connection_refused_is_recorded(cfg):
     r = run(cfg, f"http://127.0.0.1:{free_port()}/cat.png")
-    assert not r["ok"] and r["reason"] == "network" and "refused" in r["error"].lower()
+    assert not r["ok"] and r["reason"] == "unreachable" and "refused" in r["error"].lower()
 
 
 def test_html_served_as_jpg_is_refused_and_nothing_is_written(cfg, server):

@@ -91,7 +91,7 @@ def test_allow_private_lets_the_redirect_through(hostile_server, tmp_path):
     # the redirect now goes through the guard (and finds nothing listening on 127.0.0.1)
     task = make_task(2, hostile_server + "/to-loopback.png", None, max_bytes=1 << 20, timeout=5)
     r = download(task, worker_cfg(tmp_path), session)
-    assert r["reason"] == "network" and "refused" in r["error"].lower()
+    assert r["reason"] == "unreachable" and "refused" in r["error"].lower()
 
 
 def test_without_a_policy_even_the_seed_looking_host_is_refused(hostile_server, tmp_path):
