@@ -271,10 +271,11 @@ def _translate(exc: BaseException, url: str, redirected: bool = False) -> FetchE
     if find(ConnectionRefusedError) is not None:
         return UnreachableError(f"connection refused by {host}", final_url=url)
     # urllib3's NewConnectionError is a ConnectTimeoutError too (for old callers): not a timeout
-    if any(isinstance(e, urllib3.exceptions.ConnectTimeoutError) and not isinstance(e, urllib3.exceptions.NewConnectionError)
-           for e in chain):
+    if find(requests.exceptions.ConnectTimeout) or any(
+            isinstance(e, urllib3.exceptions.ConnectTimeoutError)
+            and not isinstance(e, urllib3.exceptions.NewConnectionError) for e in chain):
         return FetchTimeoutError(f"timed out connecting to {host}", final_url=url)
-    if find(urllib3.exceptions.ReadTimeoutError, requests.exceptions.ReadTimeout, TimeoutError) is not None:
+    if find(urllib3.exceptions.ReadTimeoutError, requests.exceptions.Timeout, TimeoutError) is not None:
         return FetchTimeoutError(f"timed out waiting for {host}", final_url=url)
     if find(urllib3.exceptions.IncompleteRead) is not None:
         return NetworkError("connection closed before the body was complete", final_url=url)
