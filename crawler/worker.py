@@ -304,9 +304,11 @@ class Worker:
                 log.info("the crawl's requests carry %d header(s) and %d cookie(s)", len(headers), len(cookies))
 
     def _request_options(self, headers: tuple, cookies: list[dict], ca_pem: str | None) -> transport.Options:
+        # Trust: this worker's --ca-bundle, else the crawl's (the master's --ca-bundle, an
+        # explicit choice), else REQUESTS_CA_BUNDLE here (often a machine-wide default), else certifi's
+        ca_file = self.cfg.ca_bundle or (None if ca_pem else transport.env_ca_bundle())
         return transport.Options(headers=headers, jar=httpopts.fill_jar(transport.new_jar(), cookies),
-                                 proxies=transport.Proxies(self.cfg.proxy),
-                                 ca_file=self.cfg.ca_bundle or transport.env_ca_bundle(), ca_pem=ca_pem)
+                                 proxies=transport.Proxies(self.cfg.proxy), ca_file=ca_file, ca_pem=ca_pem)
 
     def _exchange(self) -> bool:
         """One round: deliver results, lease tasks. True when the worker is done."""
