@@ -265,12 +265,15 @@ def command(tool: str, start_url: str, out: Path, work: Path, workers: int = WOR
 
 
 def run_one(tool: str, server: servers.Server, truth: dict, sizes: dict[str, int], work: Path,
-            timeout: float, keep: bool) -> dict:
+            timeout: float, keep: bool, answers_log: Path | None = None) -> dict:
     run_dir = Path(tempfile.mkdtemp(prefix=f"{tool}-", dir=work))
     out = run_dir / "out"
     start_url = server.base_url + truth["start"]
     cmd = command(tool, start_url, out, run_dir)
+    started = time.monotonic()
     m = measure(cmd, cwd=REPO, log=run_dir / "log.txt", timeout=timeout)
+    if answers_log is not None:
+        m.update(server_side(answers_log, started, time.monotonic(), m["wall_s"]))
     ev = evaluate(tool, out, server.base_url, truth, sizes)
     m.update(ev)
     # wget exits 8 when some URL answered 4xx/5xx, which the site's broken links do on purpose
@@ -292,6 +295,20 @@ def run_one(tool: str, server: servers.Server, truth: dict, sizes: dict[str, int
     return m
 
 
+def server_side(answers_log: Path, start: float, end: float, wall: float) -> dict:
+    """What the delay server saw of one run: requests answered, the most in its hands at once,
+    and the efficiency against what --per-host allows: requests x DELAY / per-host / wall
+    (1.0: the per-host budget was busy all the time; with jitter DELAY is the mean hold)."""
+    time.sleep(0.5)  # the server writes its log every 0.2 s
+    try:
+        held = servers.read_log(answers_log)
+    except (OSError, ValueError):
+        return {}
+    load = servers.load_between(held, start, end)
+    load["efficiency"] = load["requests"] * DELAY / crawler_config.DEFAULT_PER_HOST / wall if wall else 0.0
+    return load
+
+
 # --- reporting -----------------------------------------------------------------------------
 
 METRICS = (("images_per_s", "images/s", "{:.0f}"), ("mb_per_s", "MB/s", "{:.1f}"),
@@ -303,6 +320,10 @@ def summarize(runs: list[dict]) -> dict:
     for key in ("correct", "wall_s", "cpu_s", *[k for k, _, _ in METRICS]):
         vals = [r[key] for r in runs]
         s[key] = {"median": statistics.median(vals), "min": min(vals), "max": max(vals)}
+    for key in ("requests", "peak_in_flight", "efficiency"):  # the delay scenarios' server side
+        vals = [r[key] for r in runs if key in r]
+        if vals:
+            s[key] = {"median": statistics.median(vals), "min": min(vals), "max": max(vals)}
     s["total"] = runs[0]["total"]
     s["all_exit_ok"] = all(r["exit_ok"] for r in runs)
     s["cpu_check_ok"] = all(r["cpu_check_ok"] for r in runs)
@@ -332,6 +353,12 @@ def print_table(name: str, scen: dict) -> None:
     for peer, r in scen["ratios"].items():
         print(f"  ours vs {peer}: {r['images_per_s']:.2f}x the images/s, {r['cpu_per_image']:.2f}x the CPU per image"
               f" ({'less' if r['cpu_per_image'] < 1 else 'more'} CPU), {r['peak_rss']:.2f}x the peak RSS")
+    for tool, s in summ.items():
+        if "efficiency" in s:
+            print(f"  {tool} at the server: {_cell(s['requests'], '{:.0f}')} requests, at most "
+                  f"{s['peak_in_flight']['max']} in flight at once; requests x {DELAY * 1000:.0f} ms"
+                  f"{' (mean)' if JITTER[name] else ''} / --per-host {crawler_config.DEFAULT_PER_HOST} / wall = "
+                  f"{_cell({k: 100 * v for k, v in s['efficiency'].items()}, '{:.0f}')}%")
     if "ceiling" in scen:
         c = scen["ceiling"]
         print(f"  ceiling: {c['in_flight']} downloads in flight (min({WORKERS} workers x {c['threads']} threads, "
@@ -373,13 +400,14 @@ def run_scenario(name: str, root: Path, truth: dict, sizes: dict[str, int], tool
         else:
             raise SystemExit("nginx is not installed and --no-python-fallback was given")
     else:
-        server = servers.start_delay(root, DELAY, jitter=JITTER[name])
+        answers_log = work / f"{name}-answers.json"
+        server = servers.start_delay(root, DELAY, jitter=JITTER[name], log_path=answers_log)
     print(f"\n[{name}] server: {server.kind} at {server.base_url}", flush=True)
     runs: dict[str, list[dict]] = {t: [] for t in tools}
     try:
         for rnd in range(1, rounds + 1):
             for tool in tools:
-                r = run_one(tool, server, truth, sizes, work, timeout, keep)
+                r = run_one(tool, server, truth, sizes, work, timeout, keep, None if name == "loopback" else answers_log)
                 r["round"] = rnd
                 runs[tool].append(r)
                 print(f"  round {rnd} {tool:8s} {r['correct']:5d}/{r['total']} images  {r['wall_s']:7.2f} s wall  "
