@@ -50,6 +50,7 @@ WORKERS = 2
 DELAY = 0.05
 JITTER = {"delay50": 0.0, "jitter50": 0.04}  # the delay scenarios: each response held DELAY ± this
 TOOLS = ("ours", "classic", "wget")
+BASELINE: dict[str, Path] = {}  # --baseline DIR: the tool "base" is ours as checked out in DIR
 SAMPLE_SECONDS = 0.05
 MB = 1e6
 
@@ -164,7 +165,7 @@ def _wget_escape(rel: str) -> str:
 def stored_files(tool: str, out: Path, base_url: str, truth: dict) -> dict[str, Path | None]:
     """truth relpath -> the file the tool's layout says it is stored in (None: not recorded)."""
     urls = {rel: base_url + quote(rel) for rel in truth["images"]}
-    if tool == "ours":
+    if tool in ("ours", "base"):
         recs = {}
         manifest = out / "manifest.jsonl"
         if manifest.is_file():
@@ -219,7 +220,7 @@ def evaluate(tool: str, out: Path, base_url: str, truth: dict, sizes: dict[str, 
                 elsewhere += 1
     result = {"correct": correct, "total": len(truth["images"]), "bytes": nbytes, "wrong": len(wrong),
               "missing": len(missing), "missing_sample": sorted(missing)[:8], "stored_elsewhere": elsewhere}
-    if tool == "ours":
+    if tool in ("ours", "base"):
         result["traps"] = check_traps(out, base_url, truth)
     return result
 
@@ -251,7 +252,7 @@ def check_traps(out: Path, base_url: str, truth: dict) -> dict:
 # --- running the tools ---------------------------------------------------------------------
 
 def command(tool: str, start_url: str, out: Path, work: Path, workers: int = WORKERS) -> list[str]:
-    if tool == "ours":
+    if tool in ("ours", "base"):  # base runs from its own checkout (cwd), so `-m crawler` is its code
         seeds = work / "seeds.txt"
         seeds.write_text(start_url + "\n")
         return [sys.executable, "-m", "crawler", "run", str(seeds), "--workers", str(workers), "--out", str(out),
@@ -271,7 +272,7 @@ def run_one(tool: str, server: servers.Server, truth: dict, sizes: dict[str, int
     start_url = server.base_url + truth["start"]
     cmd = command(tool, start_url, out, run_dir)
     started = time.monotonic()
-    m = measure(cmd, cwd=REPO, log=run_dir / "log.txt", timeout=timeout)
+    m = measure(cmd, cwd=BASELINE.get(tool, REPO), log=run_dir / "log.txt", timeout=timeout)
     if answers_log is not None:
         m.update(server_side(answers_log, started, time.monotonic(), m["wall_s"]))
     ev = evaluate(tool, out, server.base_url, truth, sizes)
@@ -384,7 +385,7 @@ def notes_for(tool: str, runs: list[dict]) -> list[str]:
         if not r["cpu_check_ok"]:
             notes.append(f"{tool}: getrusage CPU {r['cpu_s']:.2f} s is below psutil's sampled "
                          f"{r['cpu_sampled_s']:.2f} s: some process was not reaped, its CPU is missing")
-        if tool == "ours" and not r["traps"]["ok"]:
+        if tool in ("ours", "base") and not r["traps"]["ok"]:
             notes.append("ours traps: " + "; ".join(r["traps"]["problems"]))
     return sorted(set(notes), key=notes.index)
 
@@ -440,11 +441,11 @@ def run_scenario(name: str, root: Path, truth: dict, sizes: dict[str, int], tool
     return scen
 
 
-def git_state() -> dict:
+def git_state(repo: Path = REPO) -> dict:
     """The commit the crawler code is at (other work may change it between runs)."""
     def git(*args: str) -> str:
         try:
-            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10).stdout.strip()
+            return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=10).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return ""
     return {"commit": git("rev-parse", "--short", "HEAD") or "unknown",
@@ -495,6 +496,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="both: loopback and delay50; all: the three (default: %(default)s)")
     ap.add_argument("--quick", action="store_true", help="a small site (20 pages, 100 images): a smoke run")
     ap.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset of %(default)s")
+    ap.add_argument("--baseline", type=Path, default=None, metavar="DIR",
+                    help="also run ours as checked out in DIR (e.g. `git worktree add DIR main`), as the tool "
+                         "'base', interleaved with the others: before and after a change in one run")
     ap.add_argument("--keep", action="store_true", help="keep each run's output folder (printed in the JSON)")
     ap.add_argument("--timeout", type=float, default=None, help="seconds one run may take (default: 120 quick, 1200 full)")
     ap.add_argument("--json", type=Path, default=BENCH / "results" / "latest.json", help="where to write the results")
@@ -511,6 +515,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(truth['broken'])} broken image links, {len(truth['not_images'])} non-image; {root}")
 
     tools = [t for t in a.tools.split(",") if t]
+    if a.baseline is not None:
+        BASELINE["base"] = a.baseline.resolve()
+        tools.insert(tools.index("ours") + 1 if "ours" in tools else 0, "base")
+        print(f"baseline 'base': {BASELINE['base']} at commit {git_state(BASELINE['base'])['commit']}")
     if "wget" in tools and not shutil.which("wget"):
         print("wget: missing (not on PATH), skipped")
         tools.remove("wget")
@@ -520,9 +528,12 @@ def main(argv: list[str] | None = None) -> int:
                "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
                "site": {"spec": asdict(spec), "key": site_key(spec), "images": len(truth["images"]),
                         "megabytes": total_mb, "pages": len(truth["pages"])},
-               "git": git_state(), "workers": WORKERS, "scenarios": {}}
+               "git": git_state(), "workers": WORKERS, "scenarios": {},
+               "baseline": {str(p): git_state(p) for p in BASELINE.values()}}
     print(f"crawler code: commit {results['git']['commit']}{' + uncommitted changes' if results['git']['dirty'] else ''}")
     print(byte_compile(REPO))
+    for extra in BASELINE.values():
+        print(byte_compile(extra))
     out_root = a.out_root or default_out_root()
     work = Path(tempfile.mkdtemp(prefix="crawler-bench-", dir=out_root))
     results["out_root"] = {"path": str(out_root), "filesystem": filesystem_of(work)}
