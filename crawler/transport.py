@@ -155,7 +155,8 @@ class GuardedAdapter(HTTPAdapter):
         response.raw = resp
         response.reason = resp.reason
         response.url = req.url
-        extract_cookies_to_jar(self.jar, req, resp)
+        if "set-cookie" in resp.headers:  # parsing is not free; Set-Cookie2 is obsolete (RFC 6265)
+            extract_cookies_to_jar(self.jar, req, resp)
         response.request = req
         response.connection = self
         return response
@@ -275,8 +276,17 @@ class Transport:
         if scheme not in ("http", "https") or not parts.hostname:
             raise UnsupportedURL(f"not an http(s) URL: {url[:200]}")
         headers = {**self._ours, "Accept": accept, **self._user} if user_headers else {**self._ours, "Accept": accept}
+        # PreparedRequest.prepare's steps; the cookie step only with cookies in the jar (an
+        # empty jar costs a MockRequest and a locked walk per request for no header)
         request = PreparedRequest()
-        request.prepare(method="GET", url=url, headers=headers, cookies=self.options.jar)
+        request.prepare_method("GET")
+        request.prepare_url(url, None)
+        request.prepare_headers(headers)
+        jar = self.options.jar
+        if len(jar):
+            request.prepare_cookies(jar)
+        request.prepare_body(None, None)
+        request.prepare_auth(None, url)  # a user:password in the URL, as requests sends it
         proxies = self.options.proxies.for_url(url, scheme, parts.netloc)
         if proxies:
             self.policy.check_literal(parts.hostname)
