@@ -295,3 +295,78 @@ def test_every_connection_goes_to_the_address_the_guard_checked_so_rebinding_fai
     with pytest.raises(netguard.BlockedAddressError, match="loopback"):
         get_all(fetch.new_client("t", NetPolicy()), f"http://rebind.example:{port}/x.png")
     assert connects == ["93.184.216.34"] and server.seen == []
+
+
+def test_https_through_a_connect_proxy_verifies_the_target_with_the_bundle(private_ca, tmp_path):
+    """A CONNECT tunnel to gallery.invalid (a name only the proxy can reach): TLS runs end
+    to end inside it, and the certificate is checked against the target's name."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    private_ca.issue_cert("gallery.invalid").configure_cert(ctx)
+
+    class Image(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "12")
+            self.end_headers()
+            self.wfile.write(b"secret image")
+
+        def log_message(self, *args):
+            pass
+
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Image)
+    site.daemon_threads = True
+    site.socket = ctx.wrap_socket(site.socket, server_side=True)
+    site.handle_error = lambda *a: None
+    tunnels = []
+
+    class Connect(http.server.BaseHTTPRequestHandler):
+        def do_CONNECT(self):
+            tunnels.append(self.path)
+            upstream = socket.create_connection(site.server_address)  # gallery.invalid:443 lives here
+            self.send_response(200, "Connection established")
+            self.end_headers()
+            conns = [self.connection, upstream]
+
+            def pipe(a, b):
+                try:
+                    while data := a.recv(65536):
+                        b.sendall(data)
+                except OSError:
+                    pass
+                finally:
+                    for c in conns:
+                        try:
+                            c.shutdown(socket.SHUT_RDWR)
+                        except OSError:
+                            pass
+
+            t = threading.Thread(target=pipe, args=(upstream, self.connection), daemon=True)
+            t.start()
+            pipe(self.connection, upstream)
+            t.join(5)
+            self.close_connection = True
+
+        def log_message(self, *args):
+            pass
+
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Connect)
+    proxy.daemon_threads = True
+    for s in (site, proxy):
+        threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    bundle = tmp_path / "ca.pem"
+    private_ca.cert_pem.write_to_path(str(bundle))
+    try:
+        via = transport.Proxies(f"http://127.0.0.1:{proxy.server_address[1]}")
+        trusted = transport.Options(proxies=via, ca_file=str(bundle))
+        assert get_all(fetch.new_client("t", NetPolicy(), trusted), "https://gallery.invalid/x.png") \
+            == b"secret image"
+        assert tunnels == ["gallery.invalid:443"]
+        with pytest.raises(TLSError, match="not trusted"):  # the default trust store knows no such CA
+            get_all(fetch.new_client("t", NetPolicy(), transport.Options(proxies=via)),
+                    "https://gallery.invalid/x.png")
+    finally:
+        for s in (site, proxy):
+            s.shutdown()
+            s.server_close()
