@@ -12,7 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
-from . import __version__, authkey, config, logs, queues, urls
+from . import __version__, authkey, config, logs, portable, queues, urls
 from .progress import make_progress, use_live_display
 from .board import MAX_WAIT
 from .config import CrawlConfig, WorkerConfig, parse_address
@@ -31,7 +31,8 @@ EPILOG_MAIN = """examples:
 
 exit codes: 0 done, 1 crawl failed, 2 bad arguments or seeds, 3 authkey missing,
             4 master unreachable, 5 authkey refused by the master, 6 authkey file
-            readable by others, 7 authkey too short, 130 stopped by Ctrl-C/SIGTERM"""
+            readable by others, 7 authkey too short,
+            130 stopped by Ctrl-C/SIGTERM (Ctrl-Break on Windows)"""
 
 
 def _crawl_options(p: argparse.ArgumentParser) -> None:
@@ -200,7 +201,7 @@ def crawl_config(args: argparse.Namespace, seeds: list[str]) -> CrawlConfig:
 
 
 def _install_stop_handlers(stop, *, hard_exit_code: int) -> None:
-    """First Ctrl-C/SIGTERM: a clean stop; a second one: stop at once."""
+    """First Ctrl-C/SIGTERM (Ctrl-Break on Windows): a clean stop; a second one: stop at once."""
     state = {"count": 0}
 
     def handler(signum, frame):
@@ -213,8 +214,8 @@ def _install_stop_handlers(stop, *, hard_exit_code: int) -> None:
             logging.shutdown()
             os._exit(hard_exit_code)
 
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
+    for sig in portable.stop_signals():
+        signal.signal(sig, handler)
 
 
 def run_master(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str, int], *,
@@ -300,6 +301,8 @@ def run_local(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str, 
 
     # forked now, before the master starts a thread; they wait for its address (see local.py)
     forked = local.fork_workers(workers, worker_argv, env) if local.can_fork() else []
+    if forked:
+        log.debug("%d local workers forked", len(forked))
     procs: list = list(forked)
 
     def relay_logs(n: int, p) -> None:
@@ -317,10 +320,10 @@ def run_local(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str, 
         if forked:
             return
         for n in range(1, workers + 1):
-            p = subprocess.Popen([sys.executable, "-m", "crawler", *worker_argv(connect)], env=dict(os.environ, **env),
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            procs.append(p)
-            relay_logs(n, p)
+            procs.append(local.spawn_worker(worker_argv(connect), env))
+            relay_logs(n, procs[-1])
+        log.info("%d local workers started as `%s -m crawler worker` (not forked)", workers,
+                 os.path.basename(sys.executable))
 
     def all_workers_gone() -> str | None:
         if procs and all(p.poll() is not None for p in procs):
@@ -454,6 +457,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     CONSOLE["console"] = setup_logging(args)
     from .errors import ConnectError
+    if portable.UNKNOWN_DISABLED:
+        log.warning("$%s: unknown name(s) %s ignored (known: %s)", portable.DISABLE_ENV,
+                    ", ".join(sorted(portable.UNKNOWN_DISABLED)), ", ".join(portable.FAST_PATHS))
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:
@@ -474,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except OSError as exc:
-        if getattr(exc, "errno", None) == 98:  # EADDRINUSE
+        if portable.is_address_in_use(exc):
             log.error("cannot listen: %s (another master running? pick another --listen port)", exc.strerror)
             return EXIT_USAGE
         raise

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import ConfigError
+from .portable import hostname
 
 DEFAULT_PORT = 50000
 """Port the master listens on when --listen gives only a host."""
@@ -147,7 +148,7 @@ class WorkerConfig:
     max_bytes: int = DEFAULT_MAX_BYTES
     timeout: float = DEFAULT_TIMEOUT
     user_agent: str = DEFAULT_USER_AGENT
-    name: str = field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
+    name: str = field(default_factory=lambda: f"{hostname()}:{os.getpid()}")
 
     def __post_init__(self) -> None:
         _positive("--threads", self.threads)

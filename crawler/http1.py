@@ -33,7 +33,7 @@ from typing import Iterator
 from urllib.parse import urlsplit
 
 from .netguard import NetPolicy, connect
-from .sockopts import set_kernel_timeouts
+from .sockopts import set_timeouts
 
 CHUNK = 64 * 1024
 MAX_IDLE_CONNECTIONS = 64  # origins kept open per thread; the least recently used closes first
@@ -205,8 +205,7 @@ class _GuardedHTTP(http.client.HTTPConnection):
     def connect(self) -> None:
         sock = connect(self._policy, self.host, self.port, self.timeout)
         try:
-            sock.settimeout(None)  # blocking, the timeout kept by the kernel (see above)
-            set_kernel_timeouts(sock, self.timeout)
+            set_timeouts(sock, self.timeout)  # kept by the kernel where it can (see above)
         except BaseException:
             sock.close()
             raise
@@ -215,7 +214,7 @@ class _GuardedHTTP(http.client.HTTPConnection):
     def set_timeout(self, seconds: float) -> None:
         """The timeout of the open connection's next request."""
         if seconds != self.kernel_timeout:
-            set_kernel_timeouts(self.sock, seconds)
+            set_timeouts(self.sock, seconds)
             self.kernel_timeout = seconds
 
 

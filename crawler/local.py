@@ -1,12 +1,16 @@
 """The worker processes `crawler run` starts next to its master.
 
-They are forked before the master starts any thread, and wait on a pipe for the address
-the master listens on. A forked worker skips the interpreter's start and the imports: about
-0.16 s of CPU each, a tenth of a 2,000-image crawl's CPU on loopback. Each runs exactly
-the `crawler worker` command (same options, same code, `cli.main`), with its JSON log
-lines on a pipe that the master relays. Off Linux, or when a thread is already running
-(forking then could copy a lock some other thread holds), they are started as
-`python -m crawler worker` instead, once the address is known.
+Where fork is safe (Linux and the BSDs), they are forked before the master starts any
+thread, and wait on a pipe for the address the master listens on. A forked worker skips
+the interpreter's start and the imports: about 0.16 s of CPU each, a tenth of a 2,000-image
+crawl's CPU on loopback. Each runs exactly the `crawler worker` command (same options, same
+code, `cli.main`), with its JSON log lines on a pipe that the master relays. On Windows (no
+fork), on macOS (fork unsafe once system frameworks are loaded), when a thread is already
+running (forking then could copy a lock some other thread holds) or with the `fork` fast
+path switched off (portable.py), they are started as `python -m crawler worker` instead,
+once the address is known: a new interpreter that imports everything afresh, so nothing
+handed to the manager may be a lambda or a local function (queues.py registers module-level
+functions).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import sys
 import threading
 import time
 from typing import Callable, Sequence
+
+from . import portable
 
 
 class LocalWorker:
@@ -92,9 +98,16 @@ class LocalWorker:
 
 
 def can_fork() -> bool:
-    # Linux only: on macOS, forking after system frameworks are loaded is unsafe, which is why
-    # multiprocessing spawns there by default
-    return sys.platform.startswith("linux") and threading.active_count() == 1
+    """Fork now? Where fork is safe at all (portable.fork_is_safe), and no thread runs."""
+    return portable.fork_is_safe() and threading.active_count() == 1
+
+
+def spawn_worker(argv: Sequence[str], env: dict[str, str]) -> subprocess.Popen:
+    """Start `python -m crawler WORKER-ARGV` (no fork of this process); its stderr is piped
+    for the master to relay. It shares this console, so Ctrl-C (and on Windows Ctrl-Break)
+    reaches it too and it stops cleanly by itself."""
+    return subprocess.Popen([sys.executable, "-m", "crawler", *argv], env=dict(os.environ, **env),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def fork_workers(n: int, worker_argv: Callable[[str], Sequence[str]], env: dict[str, str]) -> list[LocalWorker]:
