@@ -21,17 +21,20 @@ from .errors import AuthkeyError, AuthkeyTooOpenError, AuthkeyTooShortError, Con
 log = logging.getLogger("crawler")
 
 from .config import (EXIT_AUTHKEY, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_KEY_REFUSED,  # noqa: E402
-                     EXIT_KEY_TOO_OPEN, EXIT_KEY_TOO_SHORT, EXIT_OK, EXIT_USAGE)
+                     EXIT_KEY_TOO_OPEN, EXIT_KEY_TOO_SHORT, EXIT_OK, EXIT_TLS, EXIT_USAGE)
 
 EPILOG_MAIN = """examples:
   crawler demo                                   crawl the bundled demo site, offline
   crawler run seeds/example.txt --workers 4      master and 4 local workers
   crawler master seeds/example.txt --listen 0.0.0.0:50000 --out downloads
   crawler worker --connect MASTER_HOST:50000 --out downloads --threads 8
+  crawler master seeds/example.txt --listen 0.0.0.0:50000 --tls-cert master.crt --tls-key master.key
+  crawler worker --connect master.lan:50000 --tls-ca ca.crt --out downloads
 
 exit codes: 0 done, 1 crawl failed, 2 bad arguments or seeds, 3 authkey missing,
             4 master unreachable, 5 authkey refused by the master, 6 authkey file
-            readable by others, 7 authkey too short,
+            readable by others, 7 authkey too short, 8 TLS with the master failed
+            (certificate not verified, or only one side uses TLS),
             130 stopped by Ctrl-C/SIGTERM (Ctrl-Break on Windows)"""
 
 
@@ -72,6 +75,42 @@ def _crawl_options(p: argparse.ArgumentParser) -> None:
                    help="start over instead of resuming the crawl recorded in OUT/.crawler/")
 
 
+def _tls_server_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("TLS on the manager link")
+    g.add_argument("--tls-cert", type=Path, default=None, metavar="FILE",
+                   help="serve the queues over TLS with this certificate (PEM; the chain after it)")
+    g.add_argument("--tls-key", type=Path, default=None, metavar="FILE", help="the certificate's private key (PEM, mode 600)")
+
+
+def _tls_client_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("TLS on the manager link (for a master started with --tls-cert)")
+    g.add_argument("--tls", action="store_true",
+                   help="connect over TLS, trusting the system's CA store; the certificate must name the --connect host")
+    g.add_argument("--tls-ca", type=Path, default=None, metavar="FILE",
+                   help="connect over TLS, trusting the CA certificates in FILE (PEM) instead")
+    g.add_argument("--tls-fingerprint", default=None, metavar="SHA256",
+                   help="connect over TLS, trusting exactly the certificate with this SHA-256 fingerprint "
+                        "(the master prints it); no CA or name check")
+
+
+def server_tls_from(args: argparse.Namespace):
+    """The master's TLS settings from --tls-cert/--tls-key, or None for plaintext."""
+    if args.tls_cert is None and args.tls_key is None:
+        return None
+    if args.tls_cert is None or args.tls_key is None:
+        raise ConfigError("--tls-cert and --tls-key go together: the certificate and its private key")
+    from .tls import server_tls
+    return server_tls(args.tls_cert, args.tls_key)
+
+
+def client_tls_from(args: argparse.Namespace):
+    """Whom a worker (or status) trusts over TLS, or None for plaintext."""
+    if not (args.tls or args.tls_ca is not None or args.tls_fingerprint is not None):
+        return None
+    from .tls import client_tls
+    return client_tls(args.tls_ca, args.tls_fingerprint)
+
+
 def _config_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, default=None, metavar="FILE",
                    help="a TOML file with the same keys as these flags (max-depth = 3); flags win")
@@ -101,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--listen", default=f"{config.DEFAULT_LISTEN_HOST}:{config.DEFAULT_PORT}", metavar="HOST:PORT",
                    help="address to serve the queues on (default: %(default)s; loopback only)")
     _crawl_options(m)
+    _tls_server_options(m)
     _config_option(m)
     _verbosity(m)
 
@@ -119,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a master that does not answer a call for this long counts as lost (default: %(default)s s)")
     w.add_argument("--authkey-file", type=Path, default=None, metavar="FILE",
                    help="authkey file (mode 600); default: $CRAWLER_AUTHKEY, else OUT/.crawler/authkey")
+    _tls_client_options(w)
     _config_option(w)
     _verbosity(w)
 
@@ -130,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--listen", default=f"{config.DEFAULT_LISTEN_HOST}:0", metavar="HOST:PORT",
                    help="address to serve the queues on, for more workers to join (default: loopback, a free port)")
     _crawl_options(r)
+    _tls_server_options(r)
     _config_option(r)
     _verbosity(r)
 
@@ -139,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, default=Path(config.DEFAULT_OUT), help="where to look for the authkey (OUT/.crawler/authkey)")
     s.add_argument("--authkey-file", type=Path, default=None, metavar="FILE", help="authkey file (mode 600)")
     s.add_argument("--json", action="store_true", help="print the status as JSON")
+    _tls_client_options(s)
     _verbosity(s)
 
     e = sub.add_parser("extract", allow_abbrev=False, help="show what the master would take from one page",
@@ -219,21 +262,24 @@ def _install_stop_handlers(stop, *, hard_exit_code: int) -> None:
 
 
 def run_master(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str, int], *,
-               on_ready=None, should_abort=None, fresh: bool = False) -> int:
+               on_ready=None, should_abort=None, fresh: bool = False, tls=None) -> int:
     from .master import Master
 
     def announce(address):
         host, port = address
-        if host in ("0.0.0.0", "::", ""):
-            log.warning("listening on all interfaces: the authkey is the only protection; "
-                        "prefer a private network or an SSH tunnel")
-        log.info("%s; workers: crawler worker --connect %s:%d --out DIR "
+        if host in ("0.0.0.0", "::", "") and tls is None:
+            log.warning("listening on all interfaces without TLS: the authkey is the only protection and tasks "
+                        "and results cross the network in the clear; prefer --tls-cert/--tls-key, a private "
+                        "network or an SSH tunnel")
+        if tls is not None:
+            log.info("serving the queues over TLS; certificate SHA-256 fingerprint %s", tls.fingerprint)
+        log.info("%s; workers: crawler worker --connect %s:%d --out DIR%s "
                  "(with --authkey-file or $%s)", key_source, "HOST" if host in ("0.0.0.0", "::") else host,
-                 port, config.AUTHKEY_ENV)
+                 port, " --tls-ca CA_FILE (or --tls-fingerprint)" if tls else "", config.AUTHKEY_ENV)
         if on_ready:
             on_ready(address)
 
-    master = Master(cfg, key, listen, on_ready=announce, should_abort=should_abort, fresh=fresh,
+    master = Master(cfg, key, listen, on_ready=announce, should_abort=should_abort, fresh=fresh, tls=tls,
                     progress=make_progress(live=CONSOLE.get("console") is not None, console=CONSOLE.get("console")))
     _install_stop_handlers(master.request_stop, hard_exit_code=EXIT_INTERRUPTED)
     summary = master.run()
@@ -259,8 +305,9 @@ def _write_gallery(out: Path) -> None:
 
 def cmd_master(args) -> int:
     cfg = crawl_config(args, read_seeds(args.seeds))
+    tls = server_tls_from(args)
     key, source = authkey.master_key(cfg.out, args.authkey_file)
-    return run_master(cfg, key, source, parse_address(args.listen), fresh=args.fresh)
+    return run_master(cfg, key, source, parse_address(args.listen), fresh=args.fresh, tls=tls)
 
 
 def cmd_worker(args) -> int:
@@ -270,12 +317,13 @@ def cmd_worker(args) -> int:
     kwargs = {"name": args.name} if args.name else {}
     cfg = WorkerConfig(address=address, out=args.out, threads=args.threads, max_bytes=args.max_bytes,
                        timeout=args.timeout, user_agent=args.user_agent, **kwargs)
+    tls = client_tls_from(args)
     key = authkey.worker_key(cfg.out, args.authkey_file)
     if args.socket_timeout <= 2 * MAX_WAIT:
         raise ConfigError(f"--socket-timeout must be more than {2 * MAX_WAIT:g} s (the master holds a get up to {MAX_WAIT:g} s)")
     # The manager's connection factory is process-wide (multiprocessing's own registry).
     queues.ClientSettings.recv_timeout = args.socket_timeout
-    worker = Worker(cfg, key, reconnect_timeout=args.reconnect_timeout)
+    worker = Worker(cfg, key, reconnect_timeout=args.reconnect_timeout, link=queues.MasterLink(address, key, tls=tls))
     _install_stop_handlers(worker.request_stop, hard_exit_code=EXIT_INTERRUPTED)
     code = worker.run()
     s = worker.stats
@@ -288,16 +336,18 @@ def cmd_worker(args) -> int:
 
 
 def run_local(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str, int], *,
-              workers: int, threads: int, verbosity: list[str], fresh: bool = False) -> int:
-    """A master in this process and `workers` worker processes connected over loopback TCP."""
+              workers: int, threads: int, verbosity: list[str], fresh: bool = False, tls=None) -> int:
+    """A master in this process and `workers` worker processes connected over loopback TCP
+    (over TLS when `tls` is given: the local workers trust exactly the master's certificate)."""
     from . import local
 
     env = {config.AUTHKEY_ENV: key.decode()}
+    tls_argv = ["--tls-fingerprint", tls.fingerprint] if tls else []
 
     def worker_argv(connect: str) -> list[str]:
         return ["worker", "--connect", connect, "--out", str(cfg.out), "--threads", str(threads),
                 "--max-bytes", str(cfg.max_bytes), "--timeout", str(cfg.timeout), "--user-agent", cfg.user_agent,
-                "--reconnect-timeout", "30", "--log-format", "json", *verbosity]
+                "--reconnect-timeout", "30", "--log-format", "json", *tls_argv, *verbosity]
 
     # forked now, before the master starts a thread; they wait for its address (see local.py)
     forked = local.fork_workers(workers, worker_argv, env) if local.can_fork() else []
@@ -333,7 +383,7 @@ def run_local(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str, 
 
     try:
         code = run_master(cfg, key, key_source, listen, on_ready=start_workers, should_abort=all_workers_gone,
-                          fresh=fresh)
+                          fresh=fresh, tls=tls)
     finally:
         for p in forked:
             p.cancel()  # the master never listened (say, the crawl was finished already): they exit
@@ -359,9 +409,10 @@ def cmd_run(args) -> int:
     if args.workers < 1:
         raise ConfigError("--workers must be at least 1")
     cfg = crawl_config(args, read_seeds(args.seeds))
+    tls = server_tls_from(args)
     key, source = authkey.master_key(cfg.out, args.authkey_file)
     return run_local(cfg, key, source, parse_address(args.listen), workers=args.workers, threads=args.threads,
-                     verbosity=_verbosity_flags(args), fresh=args.fresh)
+                     verbosity=_verbosity_flags(args), fresh=args.fresh, tls=tls)
 
 
 def cmd_status(args) -> int:
@@ -370,8 +421,9 @@ def cmd_status(args) -> int:
     from .inspect import status_lines
     from .queues import MasterLink
 
+    tls = client_tls_from(args)
     key = authkey.worker_key(args.out, args.authkey_file)
-    link = MasterLink(parse_address(args.connect), key)
+    link = MasterLink(parse_address(args.connect), key, tls=tls)
     try:
         link.connect()
         status = link.tasks.status()
@@ -457,6 +509,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     CONSOLE["console"] = setup_logging(args)
     from .errors import ConnectError
+    from .tls import TLSError
     if portable.UNKNOWN_DISABLED:
         log.warning("$%s: unknown name(s) %s ignored (known: %s)", portable.DISABLE_ENV,
                     ", ".join(sorted(portable.UNKNOWN_DISABLED)), ", ".join(portable.FAST_PATHS))
@@ -470,6 +523,9 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, AuthkeyTooOpenError):
             return EXIT_KEY_TOO_OPEN
         return EXIT_KEY_TOO_SHORT if isinstance(exc, AuthkeyTooShortError) else EXIT_AUTHKEY
+    except TLSError as exc:
+        log.error("%s", exc)
+        return EXIT_TLS
     except ConnectError as exc:
         log.error("%s", exc)
         return EXIT_KEY_REFUSED

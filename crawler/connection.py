@@ -6,19 +6,26 @@
   stock Connection reads the raw descriptor, where `settimeout` has no effect: kept by the
   kernel (SO_RCVTIMEO/SO_SNDTIMEO) where it can, else through a socket object (below);
 - a restricted unpickler: only builtins and the manager protocol's own few types are
-  loaded, so a peer holding the key can send bad data, never code.
+  loaded, so a peer holding the key can send bad data, never code;
+- optionally TLS (crawler.tls). OpenSSL must do a TLS connection's reading and writing, so
+  such a connection does its I/O through the SSL socket's methods (SocketConnection), not
+  the descriptor.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import pickle
 import socket
+import ssl
 import struct
 import threading
+import time
 from multiprocessing import connection as mpc
 from multiprocessing import managers, reduction
 
+from . import tls as tls_
 from .sockopts import set_timeouts
 
 SERIALIZER = "crawler"
@@ -84,27 +91,54 @@ class SafeConnection(mpc.Connection):
 
 class SocketConnection(SafeConnection):
     """A SafeConnection that reads and writes through a socket object instead of the raw
-    descriptor: a plain socket whose timeout Python keeps (where the kernel cannot)."""
+    descriptor: a TLS socket, or a plain one whose timeout Python keeps (where the kernel
+    cannot). `start`, given on the master's side, runs before the first read or write (the
+    TLS preface and handshake): in the connection's own thread, not the accepting one."""
 
-    def __init__(self, sock: socket.socket):
+    def __init__(self, sock: socket.socket, start=None):
         super().__init__(sock.fileno())
         self._sock = sock
+        self._start = start
+        self._failed: BaseException | None = None
+
+    @property
+    def is_tls(self) -> bool:
+        return isinstance(self._sock, ssl.SSLSocket) or self._start is not None
+
+    def _begin(self) -> None:
+        if self._failed is not None:  # the manager answers a failed request: not twice
+            raise ConnectionAbortedError(f"the connection failed to start ({self._failed})")
+        start, self._start = self._start, None
+        try:
+            self._sock = start(self._sock)
+        except BaseException as exc:
+            self._failed = exc
+            raise
 
     def _read(self, handle, n):  # Connection._recv's reader, through the socket object
         return self._sock.recv(n)
 
     def _recv(self, size, read=None):
+        if self._start is not None or self._failed is not None:
+            self._begin()
         return super()._recv(size, self._read)
 
     def _send(self, buf, write=None):
+        if self._start is not None or self._failed is not None:
+            self._begin()
         self._sock.sendall(buf)
 
     def _send_bytes(self, buf):
         n = len(buf)
         if n > 0x7FFFFFFF:
             return super()._send_bytes(buf)
-        # one write for the header and the message, at any size
+        # one write (one TLS record where it fits) for the header and the message, at any size
         self._send(struct.pack("!i", n) + buf)
+
+    def _poll(self, timeout):
+        if isinstance(self._sock, ssl.SSLSocket) and self._sock.pending():
+            return True  # decrypted bytes wait in OpenSSL, where the descriptor does not show them
+        return super()._poll(timeout)
 
     def _close(self, _close=None):
         self._sock.close()
@@ -115,7 +149,10 @@ def _is_tcp(sock: socket.socket) -> bool:
 
 
 class SafeListener(mpc.Listener):
-    """The server's listener: tuned, restricted connections; close() stops accepting for good."""
+    """The server's listener: tuned, restricted connections; close() stops accepting for good.
+    A subclass with `tls` set (see serializer_for) serves TLS."""
+
+    tls: ssl.SSLContext | None = None
 
     def __init__(self, address=None, family=None, backlog=16, authkey=None):
         super().__init__(address, family, max(backlog, LISTEN_BACKLOG), authkey)
@@ -136,6 +173,10 @@ class SafeListener(mpc.Listener):
         if not _is_tcp(sock):
             return SafeConnection(sock.detach())
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.tls is not None:
+            sock.settimeout(tls_.HANDSHAKE_TIMEOUT)
+            start = functools.partial(tls_.start_server, context=self.tls, idle_timeout=SERVER_IDLE_TIMEOUT)
+            return SocketConnection(sock, start)
         if set_timeouts(sock, SERVER_IDLE_TIMEOUT):
             return SafeConnection(sock.detach())
         return SocketConnection(sock)
@@ -156,15 +197,26 @@ class ClientSettings:
     recv_timeout = 30.0
 
 
-def safe_client(address, family=None, authkey=None):
-    """Like multiprocessing.connection.Client, with our socket tuning and restricted recv."""
+def safe_client(address, family=None, authkey=None, tls: tls_.ClientTLS | None = None):
+    """Like multiprocessing.connection.Client, with our socket tuning and restricted recv;
+    over TLS when `tls` says whom to trust."""
+    where = format_address(address)
     sock = socket.create_connection(address, timeout=ClientSettings.connect_timeout)
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        kernel = set_timeouts(sock, ClientSettings.recv_timeout)
-        conn = SafeConnection(sock.detach()) if kernel else SocketConnection(sock)
-    except BaseException:
+        if tls is not None:
+            sock.settimeout(ClientSettings.recv_timeout)
+            conn = SocketConnection(tls_.start_client(sock, where, address[0], tls))
+        else:
+            kernel = set_timeouts(sock, ClientSettings.recv_timeout)
+            if authkey is not None:
+                _refuse_tls_master(sock, where)
+            conn = SafeConnection(sock.detach()) if kernel else SocketConnection(sock)
+    except (BlockingIOError, TimeoutError) as exc:
         sock.close()
+        raise EOFError(f"no answer to the handshake from the master at {where} within {ClientSettings.recv_timeout} s") from exc
+    except BaseException:
+        sock.close()  # a no-op once the TLS socket has taken the descriptor over
         raise
     try:
         if authkey is not None:
@@ -179,7 +231,37 @@ def safe_client(address, family=None, authkey=None):
     return conn
 
 
+def _refuse_tls_master(sock: socket.socket, where: str) -> None:
+    """A plaintext client's look at the master's first bytes, left unread for the handshake:
+    a TLS master's preface is a clear error now rather than a garbled challenge."""
+    want = 4 + len(tls_.PREFACE_TAG)
+    deadline = time.monotonic() + ClientSettings.recv_timeout
+    while True:
+        first = sock.recv(want, socket.MSG_PEEK)
+        if len(first) >= want or not first or time.monotonic() > deadline:
+            break
+        time.sleep(0.001)  # the rest of a split first segment is on its way
+    if tls_.answered_with_preface(first):
+        raise tls_.TLSError(f"the master at {where} serves its queues over TLS: connect with {tls_.CLIENT_OPTIONS}")
+
+
 managers.listener_client[SERIALIZER] = (SafeListener, safe_client)
+_tls_serializers: dict[str, tuple] = {}
+
+
+def serializer_for(server: tls_.ServerTLS | None = None, client: tls_.ClientTLS | None = None) -> str:
+    """The name under which multiprocessing finds our listener and client for these TLS
+    settings: the manager takes no options for them, only a serializer's name."""
+    if server is None and client is None:
+        return SERIALIZER
+    for name, (s, c) in _tls_serializers.items():
+        if s is server and c is client:
+            return name
+    name = f"{SERIALIZER}+tls{len(_tls_serializers) + 1}"
+    listener = type("TLSListener", (SafeListener,), {"tls": server.context if server else None})
+    managers.listener_client[name] = (listener, functools.partial(safe_client, tls=client))
+    _tls_serializers[name] = (server, client)  # kept alive: the name is found by identity
+    return name
 
 
 def format_address(address: tuple[str, int]) -> str:

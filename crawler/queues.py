@@ -5,7 +5,7 @@ until a result acknowledges them (`crawler.lease`), and `get_result_queue` is a 
 Both live in the master process, so the master reads them directly, without a proxy.
 
 Every connection, server and client, is ours (crawler.connection): TCP_NODELAY, socket
-timeouts, a restricted unpickler.
+timeouts, a restricted unpickler, and TLS when the master has a certificate (crawler.tls).
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from multiprocessing import managers
 
 from .connection import (SERIALIZER, SERVER_IDLE_TIMEOUT, ClientSettings, ForbiddenPickle,  # noqa: F401
                          SafeConnection, SafeListener, SocketConnection, format_address, safe_client,
-                         safe_loads)
+                         safe_loads, serializer_for)
 from .errors import ConnectError
+from .tls import ClientTLS, ServerTLS
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +74,13 @@ def _serve_forever(server: managers.Server) -> None:
         pass
 
 
-def serve(task_queue, result_queue, address: tuple[str, int], authkey: bytes) -> Served:
-    """Serve the two queues on address (port 0: the OS picks) in a background thread."""
+def serve(task_queue, result_queue, address: tuple[str, int], authkey: bytes,
+          tls: ServerTLS | None = None) -> Served:
+    """Serve the two queues on address (port 0: the OS picks) in a background thread; over
+    TLS when `tls` is given."""
     _served["tasks"] = task_queue
     _served["results"] = result_queue
-    manager = CrawlManager(address=address, authkey=authkey, serializer=SERIALIZER)
+    manager = CrawlManager(address=address, authkey=authkey, serializer=serializer_for(server=tls))
     server = manager.get_server()
     thread = threading.Thread(target=_serve_forever, args=(server,), name="manager-server", daemon=True)
     thread.start()
@@ -92,16 +95,18 @@ class MasterLink:
     `connect()` opens fresh connections.
     """
 
-    def __init__(self, address: tuple[str, int], authkey: bytes):
+    def __init__(self, address: tuple[str, int], authkey: bytes, tls: ClientTLS | None = None):
         self.address = address
         self.authkey = authkey
+        self.tls = tls
         self.tasks = None
         self.results = None
 
     def connect(self) -> None:
-        """Connect and fetch proxies; ConnectError for a wrong key, OSError/EOFError if unreachable."""
+        """Connect and fetch proxies; ConnectError for a wrong key (TLSError, one of them, for
+        a TLS mismatch or a certificate that does not verify), OSError/EOFError if unreachable."""
         self.reset()
-        manager = CrawlManager(address=self.address, authkey=self.authkey, serializer=SERIALIZER)
+        manager = CrawlManager(address=self.address, authkey=self.authkey, serializer=serializer_for(client=self.tls))
         try:
             manager.connect()
             self.tasks = manager.get_task_queue()

@@ -41,11 +41,11 @@ def check_failures(recs, truth, base_url):
         assert not rec["ok"] and rec["reason"] == "not-an-image"
 
 
-@pytest.mark.parametrize("how", ["forked", "portable"])
+@pytest.mark.parametrize("how", ["forked", "portable", "tls"])
 def test_run_with_two_workers_stores_every_image_and_records_every_failure(how, site, tmp_path, procs, request):
     """forked: Linux's fast paths. portable: the paths of macOS and Windows, on Linux: workers
     started without fork, storage without directory descriptors, socket timeouts kept by
-    Python."""
+    Python. tls: the manager link over TLS, the local workers pinning the master's certificate."""
     root, truth, base_url = site
     env, extra = {}, []
     if how == "portable":
@@ -56,12 +56,16 @@ def test_run_with_two_workers_stores_every_image_and_records_every_failure(how, 
         server, base_url = serve_slow(root, delay=0.05)
         request.addfinalizer(lambda: (server.shutdown(), server.server_close()))
         extra = ["--threads", "3"]
+    elif how == "tls":
+        files = request.getfixturevalue("tls_files")
+        extra = ["--tls-cert", str(files.cert), "--tls-key", str(files.key)]
     out = tmp_path / "out"
     seeds = seed_file(tmp_path, "# the site", "", base_url + truth["start"])
     p = procs.start("run", str(seeds), "--workers", "2", "--out", str(out), *extra, env=env)
     log = output(p, 90)
     assert p.returncode == 0, log
     assert ("started as" in log and "(not forked)" in log) == (how == "portable"), log
+    assert log.count("over TLS (certificate pinned)") == (2 if how == "tls" else 0), log
     recs = check_complete(out, root, truth, base_url)
     check_failures(recs, truth, base_url)
     assert len({r["worker"] for r in recs if r["ok"]}) == 2, "both workers should have done work\n" + log
