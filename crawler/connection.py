@@ -101,10 +101,6 @@ class SocketConnection(SafeConnection):
         self._start = start
         self._failed: BaseException | None = None
 
-    @property
-    def is_tls(self) -> bool:
-        return isinstance(self._sock, ssl.SSLSocket) or self._start is not None
-
     def _begin(self) -> None:
         if self._failed is not None:  # the manager answers a failed request: not twice
             raise ConnectionAbortedError(f"the connection failed to start ({self._failed})")
