@@ -146,7 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     w = sub.add_parser("worker", allow_abbrev=False, help="download images handed out by a master", formatter_class=fmt,
                        epilog="example:\n  CRAWLER_AUTHKEY=... crawler worker --connect master.lan:50000 --out downloads --threads 8")
-    w.add_argument("--connect", required=True, metavar="HOST:PORT", help="the master's address")
+    w.add_argument("--connect", required=True, metavar="HOST:PORT",
+                   help="the master's address (-: read it from the first line of stdin, as the workers "
+                        "`crawler run` starts do; stop when stdin closes)")
     w.add_argument("--out", type=Path, default=Path(config.DEFAULT_OUT), help="downloads folder (default: %(default)s)")
     w.add_argument("--threads", type=int, default=config.DEFAULT_THREADS, help="most downloads at once; fewer when downloads barely wait on the network (default: %(default)s)")
     w.add_argument("--max-bytes", type=int, default=config.DEFAULT_MAX_BYTES, help="largest image stored (default: %(default)s)")
@@ -313,7 +315,16 @@ def cmd_master(args) -> int:
 def cmd_worker(args) -> int:
     from .worker import Worker
 
-    address = parse_address(args.connect)
+    connect, master_done = args.connect, None
+    if connect == "-":  # a local worker of `crawler run`, started before its master listens
+        from .local import address_from_stdin
+        connect, master_done = address_from_stdin()
+        if not connect:
+            return EXIT_OK  # the master never came up (its crawl was finished already)
+        if master_done.wait(0.05):
+            log.info("the crawl at %s was over before this worker started; nothing to do", connect)
+            return EXIT_OK
+    address = parse_address(connect)
     kwargs = {"name": args.name} if args.name else {}
     cfg = WorkerConfig(address=address, out=args.out, threads=args.threads, max_bytes=args.max_bytes,
                        timeout=args.timeout, user_agent=args.user_agent, **kwargs)
@@ -325,6 +336,8 @@ def cmd_worker(args) -> int:
     queues.ClientSettings.recv_timeout = args.socket_timeout
     worker = Worker(cfg, key, reconnect_timeout=args.reconnect_timeout, link=queues.MasterLink(address, key, tls=tls))
     _install_stop_handlers(worker.request_stop, hard_exit_code=EXIT_INTERRUPTED)
+    if master_done is not None:
+        threading.Thread(target=lambda: (master_done.wait(), worker.request_stop()), daemon=True).start()
     code = worker.run()
     s = worker.stats
     if code == 0:
@@ -349,31 +362,26 @@ def run_local(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str, 
                 "--max-bytes", str(cfg.max_bytes), "--timeout", str(cfg.timeout), "--user-agent", cfg.user_agent,
                 "--reconnect-timeout", "30", "--log-format", "json", *tls_argv, *verbosity]
 
-    # forked now, before the master starts a thread; they wait for its address (see local.py)
-    forked = local.fork_workers(workers, worker_argv, env) if local.can_fork() else []
-    if forked:
-        log.debug("%d local workers forked", len(forked))
-    procs: list = list(forked)
+    # Started now, before the master starts a thread: forked where that is safe, else as new
+    # interpreters, which then import while the master starts. Either way they wait for its
+    # address (see local.py), so none is late for a short crawl.
+    if local.can_fork():
+        procs: list = local.fork_workers(workers, worker_argv, env)
+        log.debug("%d local workers forked", workers)
+    else:
+        procs = [local.spawn_worker(worker_argv("-"), env) for _ in range(workers)]
+        log.info("%d local workers started as `%s -m crawler worker` (not forked)", workers,
+                 os.path.basename(sys.executable))
 
-    def relay_logs(n: int, p) -> None:
+    for n, p in enumerate(procs, 1):
         # the workers' logs come through this process, so they share its format and display
         threading.Thread(target=logs.relay, args=(p.stderr, f"[worker {n}]"), daemon=True).start()
-
-    for n, p in enumerate(forked, 1):
-        relay_logs(n, p)
 
     def start_workers(address):
         host = "127.0.0.1" if address[0] in ("0.0.0.0", "") else "::1" if address[0] == "::" else address[0]
         connect = f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
-        for p in forked:
+        for p in procs:
             p.start(connect)
-        if forked:
-            return
-        for n in range(1, workers + 1):
-            procs.append(local.spawn_worker(worker_argv(connect), env))
-            relay_logs(n, procs[-1])
-        log.info("%d local workers started as `%s -m crawler worker` (not forked)", workers,
-                 os.path.basename(sys.executable))
 
     def all_workers_gone() -> str | None:
         if procs and all(p.poll() is not None for p in procs):
@@ -385,7 +393,7 @@ def run_local(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str, 
         code = run_master(cfg, key, key_source, listen, on_ready=start_workers, should_abort=all_workers_gone,
                           fresh=fresh, tls=tls)
     finally:
-        for p in forked:
+        for p in procs:
             p.cancel()  # the master never listened (say, the crawl was finished already): they exit
         for p in procs:
             try:

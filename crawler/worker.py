@@ -234,6 +234,12 @@ class Worker:
                     self._fail(EXIT_KEY_REFUSED, str(exc))
                     return
                 except (OSError, EOFError) as exc:
+                    if self._stopping.is_set():  # asked to stop, and no master to hand anything back to
+                        log.log(logging.WARNING if self._outbox else logging.INFO,
+                                "stopping without the master (%s); %d result(s) not delivered (their tasks are "
+                                "handed out again)", _why(exc), len(self._outbox))
+                        self.exit_code = EXIT_INTERRUPTED
+                        return
                     now = time.monotonic()
                     lost_since = lost_since or now
                     if now - lost_since > self.reconnect_timeout:

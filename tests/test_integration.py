@@ -74,18 +74,20 @@ def test_run_with_two_workers_stores_every_image_and_records_every_failure(how, 
     assert f"gallery: {out / 'index.html'}" in log and (out / "index.html").is_file()  # the master's report
 
 
-def test_run_again_on_a_finished_crawl_exits_at_once_and_its_forked_workers_too(site, tmp_path, procs):
+@pytest.mark.parametrize("how", ["forked", "spawned"])
+def test_run_again_on_a_finished_crawl_exits_at_once_and_its_workers_too(how, site, tmp_path, procs):
     root, truth, base_url = site
     out = tmp_path / "out"
     seeds = seed_file(tmp_path, base_url + truth["start"])
     first = procs.start("run", str(seeds), "--workers", "2", "--out", str(out))
     assert output(first, 90) is not None and first.returncode == 0
-    again = procs.start("run", str(seeds), "--workers", "2", "--out", str(out))
+    env = {"CRAWLER_DISABLE": "fork"} if how == "spawned" else {}
+    again = procs.start("run", str(seeds), "--workers", "2", "--out", str(out), env=env)
     started = time.monotonic()
     log = output(again, 30)
     assert again.returncode == 0 and "already finished" in log, log
     assert time.monotonic() - started < 10
-    # the workers, forked before the master looked at its journal, were told there is no
+    # the workers, started before the master looked at its journal, were told there is no
     # master to join and exited: nothing of the session is left (and nothing was reparented)
     with pytest.raises(ProcessLookupError):
         os.killpg(again.pid, 0)
@@ -197,6 +199,23 @@ def test_worker_gives_up_on_an_unreachable_master_with_one_line(tmp_path, procs)
                     "--reconnect-timeout", "1", env={"CRAWLER_AUTHKEY": "x" * 32})
     log = output(w, 20)
     assert w.returncode == 4 and "could not reach the master" in log and "Traceback" not in log
+
+
+def test_sigterm_stops_a_worker_at_once_while_its_master_is_unreachable(tmp_path, procs):
+    import signal
+    import socket
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    w = procs.start("worker", "--connect", f"127.0.0.1:{port}", "--out", str(tmp_path / "w"),
+                    "--reconnect-timeout", "60", env={"CRAWLER_AUTHKEY": "x" * 32})
+    line = w.stdout.readline().decode()
+    assert "unreachable" in line, line
+    stopped = time.monotonic()
+    w.send_signal(signal.SIGTERM)
+    log = output(w, 20)
+    assert w.returncode == 130 and "stopping without the master" in log, log
+    assert time.monotonic() - stopped < 5 and "Traceback" not in log
 
 
 def test_demo_crawls_the_bundled_site_offline(tmp_path, procs):
