@@ -25,6 +25,12 @@ class ConnectError(CrawlerError):
     """The master cannot be reached, or refused our key."""
 
 
+class StorageError(CrawlerError):
+    """A file cannot be stored where it belongs (a symlink in the way, a bad path, a full disk)."""
+
+    reason = "storage"
+
+
 class FetchError(CrawlerError):
     """A download failed; `reason` is a short stable word for the manifest and the summary."""
 

@@ -4,6 +4,12 @@ A download is streamed into `<name>.<random>.crawler-part` in its target folder 
 into place only when complete, so no reader ever sees half a file. Folders are walked with
 directory file descriptors and O_NOFOLLOW, so a symlink planted inside the downloads root
 (or a URL-derived name) can never make a write land outside it.
+
+Where the platform has no directory descriptors (Windows), folders are made one by one by
+path, each checked to be a plain folder (not a symlink or a junction), and the file, once
+created, is checked to be where it should: inside the root, by the path it was opened by
+(crawler.checkedpaths). The file is created with O_EXCL there too, so a
+planted link at its name is never written through, and renamed into place in its folder.
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import CrawlerError
+from . import portable
+from .checkedpaths import checked_folder, unlink_quietly, verify_inside
+from .errors import StorageError  # noqa: F401  (storage.StorageError, as before)
 from .naming import TEMP_SUFFIX, check_relative, is_temp_name, safe_join
 
 log = logging.getLogger(__name__)
@@ -28,13 +36,8 @@ log = logging.getLogger(__name__)
 _ROOT_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)  # the root itself may be a symlink the user made
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
-_HAVE_DIR_FD = os.open in os.supports_dir_fd and os.mkdir in os.supports_dir_fd and os.rename in os.supports_dir_fd
-
-
-class StorageError(CrawlerError):
-    """A file cannot be stored where it belongs (a symlink in the way, a bad path, a full disk)."""
-
-    reason = "storage"
+_HAVE_DIR_FD = (portable.enabled("dir-fd") and os.open in os.supports_dir_fd and os.mkdir in os.supports_dir_fd
+                and os.rename in os.supports_dir_fd and os.unlink in os.supports_dir_fd)
 
 
 class AtomicFile:
@@ -47,6 +50,7 @@ class AtomicFile:
         # the pid lets a worker starting on the same folder tell a live neighbour's file from a leftover
         self._tmp = f"{self._name}.{os.getpid()}-{random.getrandbits(32):08x}{TEMP_SUFFIX}"
         self._dir_fd = -1
+        self._root = os.fspath(root)
         self._dir_path = os.path.join(root, *parts[:-1])
         self.size = 0
         self.sha256 = hashlib.sha256()
@@ -54,9 +58,16 @@ class AtomicFile:
             if _HAVE_DIR_FD:
                 self._dir_fd = _open_folder(os.fspath(root), parts[:-1])
                 fd = os.open(self._tmp, _FILE_FLAGS, 0o644, dir_fd=self._dir_fd)
-            else:  # pragma: no cover - Windows has no dir_fd; fall back to checked paths
-                _make_dirs_checked(Path(root), parts[:-1])
-                fd = os.open(os.path.join(self._dir_path, self._tmp), _FILE_FLAGS, 0o644)
+            else:  # Windows has no dir_fd: checked paths
+                self._dir_path = checked_folder(os.fspath(root), parts[:-1])
+                path = os.path.join(self._dir_path, self._tmp)
+                fd = os.open(path, _FILE_FLAGS, 0o644)
+                try:
+                    verify_inside(os.fspath(root), path, fd)
+                except BaseException:
+                    os.close(fd)
+                    unlink_quietly(path)
+                    raise
         except OSError as exc:
             self._close_dir()
             raise StorageError(f"cannot create {rel}: {exc.strerror or exc}") from exc
@@ -80,8 +91,12 @@ class AtomicFile:
             self._close_file()
             if self._dir_fd >= 0:
                 os.rename(self._tmp, self._name, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
-            else:  # pragma: no cover
+            else:
+                verify_inside(self._root, self._dir_path)  # no folder on the way swapped meanwhile
                 os.replace(os.path.join(self._dir_path, self._tmp), os.path.join(self._dir_path, self._name))
+        except StorageError:
+            self.abort()
+            raise
         except OSError as exc:
             self.abort()
             raise StorageError(f"cannot store {self.rel}: {exc.strerror or exc}") from exc
@@ -96,7 +111,7 @@ class AtomicFile:
         try:
             if self._dir_fd >= 0:
                 os.unlink(self._tmp, dir_fd=self._dir_fd)
-            else:  # pragma: no cover
+            else:
                 os.unlink(os.path.join(self._dir_path, self._tmp))
         except OSError:
             pass
@@ -132,7 +147,8 @@ class _OpenHow(ctypes.Structure):
 
 
 def _load_openat2():
-    if not sys.platform.startswith("linux"):
+    # the syscall's number and flags are Linux's; elsewhere, or without dir_fd, the walk does it
+    if not sys.platform.startswith("linux") or not _HAVE_DIR_FD or not portable.enabled("openat2"):
         return None
     try:
         syscall = ctypes.CDLL(None, use_errno=True).syscall
@@ -201,8 +217,10 @@ def remove_stored(root: Path, rel: str) -> None:
                 os.unlink(parts[-1], dir_fd=dir_fd)
             finally:
                 os.close(dir_fd)
-        else:  # pragma: no cover
-            os.unlink(safe_join(root, rel))
+        else:
+            folder = checked_folder(os.fspath(root), parts[:-1], create=False)
+            verify_inside(os.fspath(root), folder)
+            os.unlink(os.path.join(folder, parts[-1]))
     except OSError as exc:
         raise StorageError(f"cannot remove {rel}: {exc.strerror or exc}") from exc
 
@@ -234,16 +252,6 @@ def _open_dirs(root: str, parts: list[str]) -> int:
     except BaseException:
         os.close(fd)
         raise
-
-
-def _make_dirs_checked(root: Path, parts: list[str]) -> None:  # pragma: no cover - Windows
-    path = root
-    path.mkdir(parents=True, exist_ok=True)
-    for part in parts:
-        path = path / part
-        if path.is_symlink():
-            raise StorageError(f"{path} is a symlink; not following it")
-        path.mkdir(exist_ok=True)
 
 
 CONTENT_INDEX = os.path.join(".crawler", "content")
@@ -306,15 +314,7 @@ def _owner_alive(name: str) -> bool:
         pid = int(name[: -len(TEMP_SUFFIX)].rsplit(".", 1)[1].split("-", 1)[0])
     except (IndexError, ValueError):
         return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return portable.process_alive(pid)
 
 
 def remove_partials(root: Path) -> int:

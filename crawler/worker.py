@@ -24,11 +24,12 @@ from urllib.parse import urlsplit
 
 from . import fetch, httpopts, imagetype, naming, retry, storage, transport, urls
 from .concurrency import DownloadGate
-from .config import EXIT_INTERRUPTED, EXIT_KEY_REFUSED, EXIT_UNREACHABLE, WorkerConfig
+from .config import EXIT_INTERRUPTED, EXIT_KEY_REFUSED, EXIT_TLS, EXIT_UNREACHABLE, WorkerConfig
 from .errors import ConnectError, CrawlerError, FetchError, FilteredError, NotAnImageError
 from .messages import InvalidMessage, is_stop, make_result, validate_task
 from .netguard import NetPolicy
 from .queues import ForbiddenPickle, MasterLink, format_address
+from .tls import TLSError
 
 log = logging.getLogger(__name__)
 
@@ -230,10 +231,19 @@ class Worker:
                 try:
                     self.link.connect()
                     self._apply_settings()
+                except TLSError as exc:  # a TLS mismatch, or a certificate that does not verify
+                    self._fail(EXIT_TLS, str(exc))
+                    return
                 except ConnectError as exc:
                     self._fail(EXIT_KEY_REFUSED, str(exc))
                     return
                 except (OSError, EOFError) as exc:
+                    if self._stopping.is_set():  # asked to stop, and no master to hand anything back to
+                        log.log(logging.WARNING if self._outbox else logging.INFO,
+                                "stopping without the master (%s); %d result(s) not delivered (their tasks are "
+                                "handed out again)", _why(exc), len(self._outbox))
+                        self.exit_code = EXIT_INTERRUPTED
+                        return
                     now = time.monotonic()
                     lost_since = lost_since or now
                     if now - lost_since > self.reconnect_timeout:
@@ -248,8 +258,10 @@ class Worker:
                     backoff = min(backoff * 2, 5.0)
                     continue
                 connected, backoff = True, 0.2
-                log.info("%s to master at %s as %s, %d threads", "connected" if first else "reconnected",
-                         format_address(self.cfg.address), self.cfg.name, self.cfg.threads)
+                tls = getattr(self.link, "tls", None)
+                log.info("%s to master at %s as %s, %d threads%s", "connected" if first else "reconnected",
+                         format_address(self.cfg.address), self.cfg.name, self.cfg.threads,
+                         f", over {tls.description}" if tls else "")
                 first, lost_since = False, None
             try:
                 if self._exchange():
