@@ -59,6 +59,11 @@ DEFAULT_DELAY = 0.0
 MAX_CRAWL_DELAY = 30.0
 """A robots.txt Crawl-delay above this is taken as this."""
 
+SRCSET_MODES = ("all", "largest")
+DEFAULT_SRCSET = "all"
+"""Which candidates of a srcset, <picture> or image-set() to take: all (an archive of the
+site), or only the largest of each (the photos, at a fraction of the requests)."""
+
 DEFAULT_RETRIES = 2
 """Retries after a connection error, a timeout, 408, 429 or 5xx (other 4xx are final)."""
 
