@@ -69,6 +69,13 @@ def _crawl_options(p: argparse.ArgumentParser) -> None:
                    help="pages fetched at most from one host (default: %(default)s)")
     g.add_argument("--fresh", action="store_true",
                    help="start over instead of resuming the crawl recorded in OUT/.crawler/")
+    _srcset_option(g)
+
+
+def _srcset_option(g) -> None:
+    g.add_argument("--srcset", choices=config.SRCSET_MODES, default=config.DEFAULT_SRCSET,
+                   help="all: every candidate of a srcset, <picture> or image-set(); largest: only the widest "
+                        "(else densest) of each <img>, <picture> and image-set() (default: %(default)s)")
 
 
 def _config_option(p: argparse.ArgumentParser) -> None:
@@ -151,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--same-host-images", action="store_true")
     e.add_argument("--timeout", type=float, default=config.DEFAULT_TIMEOUT)
     e.add_argument("--user-agent", default=config.DEFAULT_USER_AGENT, metavar="UA")
+    _srcset_option(e)
     e.add_argument("--json", action="store_true", help="print the result as JSON")
     _verbosity(e)
 
@@ -196,7 +204,8 @@ def crawl_config(args: argparse.Namespace, seeds: list[str]) -> CrawlConfig:
                        lease_seconds=args.lease_seconds, max_attempts=args.max_attempts,
                        allow_private=args.allow_private, max_pages_per_host=args.max_pages_per_host,
                        per_host=args.per_host, delay=args.delay, retries=args.retries,
-                       ignore_robots=args.ignore_robots, accept=args.accept, min_bytes=args.min_bytes)
+                       ignore_robots=args.ignore_robots, accept=args.accept, min_bytes=args.min_bytes,
+                       srcset=args.srcset)
 
 
 def _install_stop_handlers(stop, *, hard_exit_code: int) -> None:
@@ -384,14 +393,16 @@ def cmd_status(args) -> int:
 def cmd_extract(args) -> int:
     import json
 
-    from . import fetch
+    from . import charset, fetch
     from .inspect import extraction_lines, extraction_report
     from .netguard import NetPolicy
 
     path = Path(args.page)
     if path.is_file():
         base = args.base or f"http://localhost/{path.name}"
-        html: str | bytes = path.read_bytes()
+        # read and decoded as the crawl reads and decodes a page that names no charset in its header
+        with open(path, "rb") as f:
+            html = charset.decode_html(f.read(config.DEFAULT_MAX_PAGE_BYTES))
     else:
         base = urls.normalize_url(args.page)
         if base is None:
@@ -402,7 +413,7 @@ def cmd_extract(args) -> int:
         base, html = page.final_url, page.text()
     scope = urls.Scope(seed_hosts=frozenset({urls.host_of(base)}), allow_domains=tuple(args.allow_domain),
                        include=tuple(args.include), exclude=tuple(args.exclude))
-    report = extraction_report(html, base, scope, args.same_host_images)
+    report = extraction_report(html, base, scope, args.same_host_images, srcset=args.srcset)
     print(json.dumps(report, indent=2) if args.json else "\n".join(extraction_lines(report)))
     return EXIT_OK
 

@@ -113,6 +113,7 @@ class CrawlConfig:
     ignore_robots: bool = False
     accept: tuple[str, ...] = ()   # image kinds (jpeg, png, ...); empty: every image
     min_bytes: int = 0
+    srcset: str = DEFAULT_SRCSET
 
     def __post_init__(self) -> None:
         self.validate()
@@ -138,6 +139,8 @@ class CrawlConfig:
         _at_least("--min-bytes", self.min_bytes, 0)
         if self.lease_seconds is not None:
             _positive("--lease-seconds", self.lease_seconds)
+        if self.srcset not in SRCSET_MODES:
+            raise ConfigError(f"--srcset must be one of {', '.join(SRCSET_MODES)}, got {self.srcset!r}")
         if not self.user_agent.strip():
             raise ConfigError("--user-agent must not be empty")
 
