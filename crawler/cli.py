@@ -49,6 +49,9 @@ def _crawl_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--timeout", type=float, default=config.DEFAULT_TIMEOUT, help="connect/read timeout in seconds (default: %(default)s)")
     g.add_argument("--user-agent", default=config.DEFAULT_USER_AGENT, metavar="UA", help="User-Agent header (default: %(default)s)")
     g.add_argument("--page-threads", type=int, default=config.DEFAULT_PAGE_THREADS, help="threads fetching pages on the master (default: %(default)s)")
+    g.add_argument("--page-processes", type=int, default=config.DEFAULT_PAGE_PROCESSES, metavar="N",
+                   help="processes beside the master that parse pages, so parsing holds up neither the "
+                        "master nor its GIL; 0: the page threads parse (default: %(default)s)")
     g.add_argument("--lease-seconds", type=float, default=None, help="time a worker has for a task before it is handed out again (default: 4 x timeout + 10)")
     g.add_argument("--max-attempts", type=int, default=config.DEFAULT_MAX_ATTEMPTS, help="leases per task before it is recorded as failed (default: %(default)s)")
     g.add_argument("--authkey-file", type=Path, default=None, metavar="FILE",
@@ -205,7 +208,7 @@ def crawl_config(args: argparse.Namespace, seeds: list[str]) -> CrawlConfig:
                        allow_private=args.allow_private, max_pages_per_host=args.max_pages_per_host,
                        per_host=args.per_host, delay=args.delay, retries=args.retries,
                        ignore_robots=args.ignore_robots, accept=args.accept, min_bytes=args.min_bytes,
-                       srcset=args.srcset)
+                       srcset=args.srcset, page_processes=args.page_processes)
 
 
 def _install_stop_handlers(stop, *, hard_exit_code: int) -> None:

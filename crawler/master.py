@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import extract, fetch, htmltree, manifest, naming, retry, urls
+from .parsing import PageParser
 from .state import Journal
 from .board import ResultInbox, Task, TaskBoard
 from .config import MANIFEST_NAME, MAX_CRAWL_DELAY, STATE_DIRNAME, CrawlConfig
@@ -105,9 +106,10 @@ def fetch_with_retries(client, url: str, cfg: CrawlConfig, *, sleep=time.sleep) 
 
 
 def process_page(client, url: str, depth: int, cfg: CrawlConfig,
-                 fetched: Callable[[], None] | None = None) -> PageOutcome:
-    """Fetch one page and extract its links and images; `fetched` is called once the request
-    is over (answered or failed), before parsing. Never raises."""
+                 fetched: Callable[[], None] | None = None, parser: PageParser | None = None) -> PageOutcome:
+    """Fetch one page and extract its links and images (in this thread, or by `parser`'s
+    processes); `fetched` is called once the request is over (answered or failed), before
+    parsing. Never raises."""
     try:
         page = fetch_with_retries(client, url, cfg)
     except FetchError as exc:
@@ -127,7 +129,7 @@ def process_page(client, url: str, depth: int, cfg: CrawlConfig,
     if page.truncated:
         log.warning("page %s is larger than %d bytes; parsed the first part only", url, cfg.max_page_bytes)
     try:
-        found = extract.extract(page.text(), page.final_url, srcset=cfg.srcset)
+        found = (parser or _IN_THREAD).parse(page.body, page.charset, page.final_url, cfg.srcset)
     except Exception as exc:
         log.exception("unexpected error parsing page %s", url)
         return PageOutcome(url, depth, error=f"internal error: {exc}", reason="internal")
@@ -136,6 +138,9 @@ def process_page(client, url: str, depth: int, cfg: CrawlConfig,
                     url, htmltree.MAX_ELEMENTS, htmltree.MAX_ELEMENTS)
     out.links, out.images = found.links, found.images
     return out
+
+
+_IN_THREAD = PageParser(0)
 
 
 class Master:
@@ -182,6 +187,7 @@ class Master:
         self._manifest: manifest.ManifestWriter | None = None
         self._journal: Journal | None = None
         self._max_pages_warned = False
+        self._parser: PageParser | None = None
         self.exit_code = 0
 
     # -- public --------------------------------------------------------------------
@@ -216,6 +222,8 @@ class Master:
         for seed in self.cfg.seeds:
             self._add_page(seed, 0)
         pool = ThreadPoolExecutor(self.cfg.page_threads, thread_name_prefix="page")
+        self._parser = PageParser(self.cfg.page_processes)
+        self._parser.warm()
         completed = False
         self._images_ok_at_start = self.summary.images_ok
         self._started = time.monotonic()
@@ -229,6 +237,7 @@ class Master:
         finally:
             self.progress.close()
             pool.shutdown(wait=False, cancel_futures=True)
+            self._parser.close()
             self.board.finish_crawl()
             if completed:
                 self._journal.set_meta("finished", "1")
@@ -373,7 +382,8 @@ class Master:
                 self.board.finish(host)
 
         try:
-            self._page_results.append(process_page(self._client(), url, depth, self.cfg, fetched=release))
+            self._page_results.append(process_page(self._client(), url, depth, self.cfg, fetched=release,
+                                                   parser=self._parser))
         finally:
             release()
             self.inbox.wake()

@@ -90,15 +90,16 @@ LARGEST = {"img/a-800.webp": "picture", "img/b@2x.png": "srcset", "img/c@2x.png"
            "img/poster.png": "poster"}
 
 
-@pytest.mark.parametrize("mode, expected", [("all", ALL), ("largest", LARGEST)])
+# each mode once with the pages parsed in the page threads, once in a process beside the master
+@pytest.mark.parametrize("mode, expected, processes", [("all", ALL, "0"), ("largest", LARGEST, "1")])
 def test_srcset_mode_decides_the_candidates_stored_and_the_manifest_says_where_each_came_from(
-        site, tmp_path, mode, expected):
+        site, tmp_path, mode, expected, processes):
     root, base_url = site
     (root / "img").mkdir()
     for i, rel in enumerate(ALL):
         (root / rel).write_bytes(make_png(4 + i, 4))  # distinct bytes: no duplicates
     (root / "post.html").write_text(GATSBY, encoding="utf-8")
-    recs = crawl(tmp_path, base_url, ["post.html"], "--srcset", mode)
+    recs = crawl(tmp_path, base_url, ["post.html"], "--srcset", mode, "--page-processes", processes)
     assert {r["url"]: r["source"] for r in recs} == {base_url + rel: src for rel, src in expected.items()}
     assert all(r["ok"] for r in recs), [r["error"] for r in recs if not r["ok"]]
     shown = extract_file(root / "post.html", base_url + "post.html", "--srcset", mode)
