@@ -223,7 +223,6 @@ class Master:
             self._add_page(seed, 0)
         pool = ThreadPoolExecutor(self.cfg.page_threads, thread_name_prefix="page")
         self._parser = PageParser(self.cfg.page_processes)
-        self._parser.warm()
         completed = False
         self._images_ok_at_start = self.summary.images_ok
         self._started = time.monotonic()

@@ -2,7 +2,9 @@
 
 import logging
 import os
+import resource
 import signal
+import time
 
 import pytest
 
@@ -15,9 +17,19 @@ PAGE = ('<meta charset="windows-1251"><picture><source srcset="a.webp 1x, a2.web
 BASE = "http://site.example/dir/page.html"
 
 
+def in_pool(parser, timeout=20):
+    """Parse until the pool's first process is up (the threads parse meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while parser._ready is None or not parser._ready.done():
+        parser.parse(PAGE, None, BASE, "all")
+        assert time.monotonic() < deadline, "the pool did not come up"
+        time.sleep(0.01)
+
+
 def test_a_pool_of_processes_parses_as_the_thread_does():
-    parser = PageParser(1)
+    parser = PageParser(1, start_after=0)
     try:
+        in_pool(parser)
         for srcset in ("all", "largest"):
             assert parser.parse(PAGE, None, BASE, srcset) == parse_page(PAGE, None, BASE, srcset)
         got = parser.parse(PAGE, None, BASE, "all")
@@ -27,20 +39,88 @@ def test_a_pool_of_processes_parses_as_the_thread_does():
         parser.close()
 
 
+def test_the_pool_starts_only_after_the_threads_have_parsed_for_a_while():
+    parser = PageParser(1, start_after=3600)
+    try:
+        for _ in range(20):
+            parser.parse(PAGE, None, BASE, "all")
+        assert parser._pool is None and 0 < parser._spent < 3600
+        parser.start_after = parser._spent  # the next page crosses it
+        parser.parse(PAGE, None, BASE, "all")
+        assert parser._pool is not None
+    finally:
+        parser.close()
+
+
+def test_the_pools_cpu_is_counted_as_the_masters_children_once_it_is_closed():
+    heavy = ("<p>" + "<a href=/p><img src=/i.jpg>" * 20_000).encode()  # about 0.5 s of CPU to parse
+    parser = PageParser(1, start_after=0)
+    in_pool(parser)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    for _ in range(2):
+        parser.parse(heavy, None, BASE, "all")
+    parser.close()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    spent = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    assert spent > 0.3, spent  # the fork server was waited for, with the pool process it had waited for
+
+
 def test_a_header_charset_wins_over_the_documents_meta():
     body = '<meta charset="windows-1251"><img src="é.png">'.encode("utf-8")
     assert [i.url for i in parse_page(body, "utf-8", BASE, "all").images] == ["http://site.example/dir/%C3%A9.png"]
 
 
 def test_when_a_parsing_process_dies_pages_are_parsed_in_the_thread_with_one_error(caplog):
-    parser = PageParser(1)
+    parser = PageParser(1, start_after=0)
     try:
-        expected = parser.parse(PAGE, None, BASE, "all")  # the pool's process is up
+        in_pool(parser)
+        expected = parse_page(PAGE, None, BASE, "all")
         for pid in list(parser._pool._processes):
             os.kill(pid, signal.SIGKILL)
         with caplog.at_level(logging.ERROR, logger="crawler.parsing"):
-            assert parser.parse(PAGE, None, BASE, "all") == expected
-            assert parser.parse(PAGE, None, BASE, "all") == expected
+            for _ in range(3):
+                assert parser.parse(PAGE, None, BASE, "all") == expected
         assert caplog.text.count("a page-parsing process died") == 1
+        assert parser._pool is None
     finally:
         parser.close()
+
+
+def test_a_crawl_moves_its_parsing_to_a_process_that_leaves_when_the_master_is_killed(tmp_path, procs):
+    import psutil
+
+    from crawler.demo import serve_directory
+
+    from .procs import wait_for
+
+    site = tmp_path / "site"
+    site.mkdir()
+    for i in range(12):  # about 0.15 s of CPU each to parse: the threshold is crossed after a few
+        body = "".join(f'<p><a href="http://elsewhere.example/{j}">x</a><img src="http://img.example/{i}/{j}.jpg">'
+                       for j in range(4000))
+        (site / f"p{i}.html").write_text(body)
+    server, base = serve_directory(site)
+    try:
+        seeds = tmp_path / "seeds.txt"
+        seeds.write_text("".join(f"{base}p{i}.html\n" for i in range(12)))
+        # the images are on another host: --same-host-images queues none, so no worker is needed
+        master = procs.start("master", str(seeds), "--listen", "127.0.0.1:0", "--out", str(tmp_path / "out"),
+                             "--page-processes", "1", "--same-host-images", "--ignore-robots", "--max-depth", "0",
+                             "--page-threads", "1", env={"CRAWLER_AUTHKEY": "parsing-test-key-0123456789"})
+        lines = []
+
+        def moved():
+            line = master.stdout.readline().decode()
+            lines.append(line)
+            assert line, "".join(lines)
+            return "parsed in 1 process(es) beside the master" in line
+        wait_for(moved, 30, "parsing to move to a process")
+        helpers = psutil.Process(master.pid).children(recursive=True)
+        assert helpers, "no process beside the master"
+        os.kill(master.pid, signal.SIGKILL)
+        master.wait()
+        gone, alive = psutil.wait_procs(helpers, timeout=10)
+        assert alive == [], [p.cmdline() for p in alive]
+    finally:
+        server.shutdown()
+        server.server_close()
