@@ -51,7 +51,7 @@ def _crawl_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--page-threads", type=int, default=config.DEFAULT_PAGE_THREADS, help="threads fetching pages on the master (default: %(default)s)")
     g.add_argument("--page-processes", type=int, default=config.DEFAULT_PAGE_PROCESSES, metavar="N",
                    help="processes beside the master that parse pages, so parsing holds up neither the "
-                        "master nor its GIL; they start once the page threads have parsed for 0.5 s of CPU; "
+                        "master nor its GIL; they start once the page threads have parsed for 2 s of CPU; "
                         "0: the page threads parse (default: %(default)s)")
     g.add_argument("--lease-seconds", type=float, default=None, help="time a worker has for a task before it is handed out again (default: 4 x timeout + 10)")
     g.add_argument("--max-attempts", type=int, default=config.DEFAULT_MAX_ATTEMPTS, help="leases per task before it is recorded as failed (default: %(default)s)")

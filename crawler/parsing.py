@@ -6,10 +6,9 @@ holds the GIL that the manager's threads need to hand out tasks and the master's
 to record results, and one core of it bounds the pages a master can take per second. In
 processes it holds neither: the page thread sends the body and waits (without the GIL).
 
-Starting the processes costs about 0.3 s of CPU (an interpreter that imports the parser),
-so they start only once the page threads have spent START_AFTER_CPU seconds parsing: a
-small crawl never pays for them, a crawl of real pages starts them after a few dozen
-pages. Until they are up, the threads go on parsing.
+Starting the processes costs about 0.5 s of CPU, so they start only once the page threads
+have spent START_AFTER_CPU seconds parsing: a small crawl never pays for them, a crawl of
+real pages starts them after some 60 pages. Until they are up, the threads go on parsing.
 
 They come from a fork server (multiprocessing's "forkserver"): a clean process started
 once, which imports the parser and forks each of them. Forking the master itself would copy
@@ -36,8 +35,11 @@ from . import charset, extract
 
 log = logging.getLogger(__name__)
 
-START_AFTER_CPU = 0.5
-"""Seconds of CPU the page threads spend parsing before the page processes start."""
+START_AFTER_CPU = 2.0
+"""Seconds of CPU the page threads spend parsing before the page processes start: four
+times what starting them costs (an interpreter and the parser's imports, and
+multiprocessing's resource tracker: 0.5 s of CPU in `crawler run` on the loopback
+benchmark, which parses for about 0.5 s in all)."""
 
 
 def parse_page(body: bytes, header_charset: str | None, base_url: str, srcset: str) -> extract.Extraction:
@@ -62,9 +64,9 @@ class PageParser:
     """parse() in the calling thread, or in up to `processes` processes once the threads have
     parsed for `start_after` seconds of CPU."""
 
-    def __init__(self, processes: int = 0, start_after: float = START_AFTER_CPU):
+    def __init__(self, processes: int = 0, start_after: float | None = None):
         self.processes = processes
-        self.start_after = start_after
+        self.start_after = START_AFTER_CPU if start_after is None else start_after
         self._spent = 0.0             # CPU seconds the threads spent parsing, until the pool starts
         self._pool: ProcessPoolExecutor | None = None
         self._ready: Future | None = None  # done once a process of the pool is up

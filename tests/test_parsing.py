@@ -86,41 +86,48 @@ def test_when_a_parsing_process_dies_pages_are_parsed_in_the_thread_with_one_err
         parser.close()
 
 
-def test_a_crawl_moves_its_parsing_to_a_process_that_leaves_when_the_master_is_killed(tmp_path, procs):
+def test_a_crawl_parses_its_pages_in_a_process_once_the_threads_have_parsed_enough(tmp_path, server, monkeypatch,
+                                                                                   caplog):
+    from crawler import parsing
+    from crawler.config import CrawlConfig
+    from crawler.master import Master
+
+    monkeypatch.setattr(parsing, "START_AFTER_CPU", 0.0)  # the first page crosses it
+    html = {"Content-Type": "text/html"}
+    server.add("/", b'<a href="/a.html">a</a><img src="http://img.example/0.jpg">', headers=html)
+    for name in "abc":  # a chain: each page is found only on the one before, once it was parsed
+        nxt = chr(ord(name) + 1)
+        server.add(f"/{name}.html", f'<a href="/{nxt}.html">{nxt}</a><img src="http://img.example/{name}.jpg">'
+                   .encode(), headers=html)
+    cfg = CrawlConfig(seeds=(server.base + "/",), out=tmp_path / "out", page_processes=1, page_threads=1,
+                      ignore_robots=True, same_host_images=True, allow_private=True, retries=0)
+    with caplog.at_level(logging.INFO):
+        summary = Master(cfg, b"parsing-test-key-0123456789abcdef", ("127.0.0.1", 0)).run()
+    assert "pages are parsed in 1 process(es) beside the master" in caplog.text
+    # every link was found, the last pages' in the process, and its page fetched
+    assert summary.pages_ok == 4 and dict(summary.pages_failed) == {"http-status": 1}  # /d.html is not there
+    assert "page-parsing process died" not in caplog.text
+
+
+def test_the_parsing_processes_leave_when_the_master_is_killed(tmp_path, procs):
+    import subprocess
+    import sys
+
     import psutil
 
-    from crawler.demo import serve_directory
-
-    from .procs import wait_for
-
-    site = tmp_path / "site"
-    site.mkdir()
-    for i in range(12):  # about 0.15 s of CPU each to parse: the threshold is crossed after a few
-        body = "".join(f'<p><a href="http://elsewhere.example/{j}">x</a><img src="http://img.example/{i}/{j}.jpg">'
-                       for j in range(4000))
-        (site / f"p{i}.html").write_text(body)
-    server, base = serve_directory(site)
-    try:
-        seeds = tmp_path / "seeds.txt"
-        seeds.write_text("".join(f"{base}p{i}.html\n" for i in range(12)))
-        # the images are on another host: --same-host-images queues none, so no worker is needed
-        master = procs.start("master", str(seeds), "--listen", "127.0.0.1:0", "--out", str(tmp_path / "out"),
-                             "--page-processes", "1", "--same-host-images", "--ignore-robots", "--max-depth", "0",
-                             "--page-threads", "1", env={"CRAWLER_AUTHKEY": "parsing-test-key-0123456789"})
-        lines = []
-
-        def moved():
-            line = master.stdout.readline().decode()
-            lines.append(line)
-            assert line, "".join(lines)
-            return "parsed in 1 process(es) beside the master" in line
-        wait_for(moved, 30, "parsing to move to a process")
-        helpers = psutil.Process(master.pid).children(recursive=True)
-        assert helpers, "no process beside the master"
-        os.kill(master.pid, signal.SIGKILL)
-        master.wait()
-        gone, alive = psutil.wait_procs(helpers, timeout=10)
-        assert alive == [], [p.cmdline() for p in alive]
-    finally:
-        server.shutdown()
-        server.server_close()
+    script = ("import time\nfrom crawler.parsing import PageParser\n"
+              "p = PageParser(1, start_after=0)\n"
+              "while p._ready is None or not p._ready.done():\n"
+              "    p.parse(b'<img src=a.png>', None, 'http://h/', 'all'); time.sleep(0.01)\n"
+              "p.parse(b'<img src=a.png>', None, 'http://h/', 'all')\n"
+              "print('ready', flush=True)\ntime.sleep(60)\n")
+    master = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, start_new_session=True)
+    procs.started.append(master)
+    assert master.stdout.readline() == b"ready\n"
+    me = psutil.Process(master.pid)
+    helpers = me.children(recursive=True)
+    assert [p for p in helpers if p.ppid() != master.pid], "no pool process (forked by the fork server)"
+    os.kill(master.pid, signal.SIGKILL)
+    master.wait()
+    gone, alive = psutil.wait_procs(helpers, timeout=10)
+    assert alive == [], [p.cmdline() for p in alive]
