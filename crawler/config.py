@@ -48,8 +48,9 @@ DEFAULT_PAGE_THREADS = 4
 DEFAULT_PAGE_PROCESSES = 1
 """Processes beside the master that decode and parse pages, once the page threads have
 parsed for parsing.START_AFTER_CPU seconds; 0: the page threads always do. One keeps parsing
-from holding up the master (bench/page_ceiling.py: parsing in 4 page threads held a manager
-call up to 261 ms, and cost 55 ms of CPU a page against 35 in a process)."""
+from holding up the master (bench/page_ceiling.py: parsing in the 4 page threads held a
+manager call up to 322 ms, against 29 with one process, and cost 36 ms of CPU a page against
+30)."""
 
 DEFAULT_MAX_ATTEMPTS = 3
 """Times a task is leased before it is recorded as failed (lease expiry counts)."""

@@ -10,13 +10,14 @@ differ from those of html5lib's tree, the standard's):
 
 | builder                  | rows all / largest | ms generated | ms real | real pages differing |
 |--------------------------|--------------------|--------------|---------|----------------------|
-| lxml.etree alone (before)| (as bs4 + lxml)    | 1.2          | 2.0     | (as bs4 + lxml)      |
-| bs4 + lxml               | 15 / 13            | 23.6         | 29.2    | 4 (16 images lost)   |
-| bs4 + html.parser        | 16 / 16            | 32.1         | 38.3    | 2                    |
-| bs4 + html5lib           | 18 / 18            | 74.1         | 83.9    | (the reference)      |
-| ours                     | 18 / 18            | 17.1         | 20.7    | 0                    |
+| lxml.etree alone (before)| (as bs4 + lxml)    | 1.5          | 2.2     | (as bs4 + lxml)      |
+| bs4 + lxml               | 15 / 13            | 30.6         | 30.1    | 4 (16 images lost)   |
+| bs4 + html.parser        | 16 / 16            | 38.5         | 38.7    | 2                    |
+| bs4 + html5lib           | 18 / 18            | 86.3         | 80.1    | (the reference)      |
+| ours                     | 18 / 18            | 16.6         | 16.9    | 0                    |
 
-(2 loaded cores; "lxml.etree alone" only parses and reads each element's attributes.)
+(2 cores shared with other work; medians; "lxml.etree alone" only parses and reads each
+element's attributes, the floor under any extraction.)
 
 - libxml2's element table is HTML 4's: it does not know `source`, `track`, `wbr`, `embed`
   and `keygen` are void, so the second `<source>` of a `<picture>` became a child of the
@@ -27,7 +28,7 @@ differ from those of html5lib's tree, the standard's):
   `&sectionId=`), `<title>` and `<textarea>` hold text, `<noscript>` holds markup (as
   with scripting off: lazy-loading pages put the real `<img>` there). Foster parenting
   and implied end tags move elements but keep them, which is all extraction needs.
-- html5lib builds the exact tree, but takes 4 times as long, and is quadratic in the
+- html5lib builds the exact tree, but takes 5 times as long, and is quadratic in the
   depth of unclosed formatting elements (3,000 unclosed `<b>`: 18 s).
 - html.parser (Python 3.11) also reads `<title>` and `<textarea>` as markup.
 - Text is not kept, except in `<style>`: extraction reads no other text, and making every
