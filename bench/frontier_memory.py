@@ -4,7 +4,7 @@ without any network and report the RSS growth.
     python bench/frontier_memory.py [--count 1000000] [--limit-mb 500] [--trace 100000]
 
 Builds a `crawler.master.Master` (not started: no server, no pages), gives it its journal
-(`OUT/.crawler/state.sqlite`) and calls `_add_image(url, page)` for URLs like
+(`OUT/.crawler/state.sqlite`) and calls `_add_image(url, page, source)` for URLs like
 `http://img{i % 50}.example/a/b/{i}.jpg`, committing the journal every 0.5 s as the master's
 loop does. Prints one line, `frontier: 1,000,000 image URLs, RSS +412 MB, 9.1 s`, and exits 1
 if the growth is at least --limit-mb. Then (or always, with --trace N) it traces N URLs
@@ -30,6 +30,9 @@ from crawler.master import Master  # noqa: E402
 from crawler.state import Journal  # noqa: E402
 
 PAGE = "http://site.example/"
+SOURCES = ("img", "srcset", "picture", "data-src")
+"""How each image was found, as extraction names it. Each call gets a new string object, as
+each result unpickled from a page-parsing process has: the master must intern them."""
 MB = 1 << 20
 
 
@@ -47,7 +50,7 @@ def make_master(tmp: Path) -> Master:
 def feed(m: Master, count: int) -> None:
     add, journal = m._add_image, m._journal
     for i in range(count):
-        add(url_of(i), PAGE)
+        add(url_of(i), PAGE, "".join(SOURCES[i % 4]))
         if i % 1000 == 999:
             journal.maybe_commit()  # the master's loop commits every 0.5 s
     journal.commit()

@@ -53,6 +53,10 @@ def _crawl_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--timeout", type=float, default=config.DEFAULT_TIMEOUT, help="connect/read timeout in seconds (default: %(default)s)")
     g.add_argument("--user-agent", default=config.DEFAULT_USER_AGENT, metavar="UA", help="User-Agent header (default: %(default)s)")
     g.add_argument("--page-threads", type=int, default=config.DEFAULT_PAGE_THREADS, help="threads fetching pages on the master (default: %(default)s)")
+    g.add_argument("--page-processes", type=int, default=config.DEFAULT_PAGE_PROCESSES, metavar="N",
+                   help="processes beside the master that parse pages, so parsing holds up neither the "
+                        "master nor its GIL; they start once the page threads have parsed for 2 s of CPU; "
+                        "0: the page threads parse (default: %(default)s)")
     g.add_argument("--lease-seconds", type=float, default=None, help="time a worker has for a task before it is handed out again (default: 4 x timeout + 10)")
     g.add_argument("--max-attempts", type=int, default=config.DEFAULT_MAX_ATTEMPTS, help="leases per task before it is recorded as failed (default: %(default)s)")
     g.add_argument("--authkey-file", type=Path, default=None, metavar="FILE",
@@ -73,6 +77,13 @@ def _crawl_options(p: argparse.ArgumentParser) -> None:
                    help="pages fetched at most from one host (default: %(default)s)")
     g.add_argument("--fresh", action="store_true",
                    help="start over instead of resuming the crawl recorded in OUT/.crawler/")
+    _srcset_option(g)
+
+
+def _srcset_option(g) -> None:
+    g.add_argument("--srcset", choices=config.SRCSET_MODES, default=config.DEFAULT_SRCSET,
+                   help="all: every candidate of a srcset, <picture> or image-set(); largest: only the widest "
+                        "(else densest) of each <img>, <picture> and image-set() (default: %(default)s)")
 
 
 def _request_options(p: argparse.ArgumentParser, *, crawl: bool) -> None:
@@ -230,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--same-host-images", action="store_true")
     e.add_argument("--timeout", type=float, default=config.DEFAULT_TIMEOUT)
     e.add_argument("--user-agent", default=config.DEFAULT_USER_AGENT, metavar="UA")
+    _srcset_option(e)
     e.add_argument("--json", action="store_true", help="print the result as JSON")
     _verbosity(e)
 
@@ -282,7 +294,7 @@ def crawl_config(args: argparse.Namespace, seeds: list[str]) -> CrawlConfig:
                        per_host=args.per_host, delay=args.delay, retries=args.retries,
                        ignore_robots=args.ignore_robots, accept=args.accept, min_bytes=args.min_bytes,
                        headers=httpopts.parse_headers(args.header), cookies=tuple(cookies), proxy=_proxy(args),
-                       ca_bundle=_ca_bundle(args))
+                       ca_bundle=_ca_bundle(args), srcset=args.srcset, page_processes=args.page_processes)
 
 
 def _install_stop_handlers(stop, *, hard_exit_code: int) -> None:
@@ -494,14 +506,16 @@ def cmd_status(args) -> int:
 def cmd_extract(args) -> int:
     import json
 
-    from . import fetch
+    from . import charset, fetch
     from .inspect import extraction_lines, extraction_report
     from .netguard import NetPolicy
 
     path = Path(args.page)
     if path.is_file():
         base = args.base or f"http://localhost/{path.name}"
-        html: str | bytes = path.read_bytes()
+        # read and decoded as the crawl reads and decodes a page that names no charset in its header
+        with open(path, "rb") as f:
+            html = charset.decode_html(f.read(config.DEFAULT_MAX_PAGE_BYTES))
     else:
         base = urls.normalize_url(args.page)
         if base is None:
@@ -512,7 +526,7 @@ def cmd_extract(args) -> int:
         base, html = page.final_url, page.text()
     scope = urls.Scope(seed_hosts=frozenset({urls.host_of(base)}), allow_domains=tuple(args.allow_domain),
                        include=tuple(args.include), exclude=tuple(args.exclude))
-    report = extraction_report(html, base, scope, args.same_host_images)
+    report = extraction_report(html, base, scope, args.same_host_images, srcset=args.srcset)
     print(json.dumps(report, indent=2) if args.json else "\n".join(extraction_lines(report)))
     return EXIT_OK
 

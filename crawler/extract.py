@@ -1,28 +1,39 @@
 """(html, base URL) -> page links and image URLs, with the source each image came from.
 
-One pass over an lxml tree (BeautifulSoup costs about 18 times more per page here); every
-URL is resolved against the document's effective base and normalised; only absolute http(s)
-URLs come out. Never raises on hostile or broken input. Pure: no I/O, no global state.
+One walk over the document's BeautifulSoup tree, built once by `htmltree.parse` (which
+builder, and why, is told there). Every URL is resolved against the document's effective
+base and normalised; only absolute http(s) URLs come out. Never raises on hostile or broken
+input. Pure: no I/O, no global state.
+
+`srcset="largest"` keeps, per `<img>` and per `<picture>` (its `<source>` children and its
+`<img>`, lazy-loading attributes included), only the candidate with the highest width, else
+density (srcset.Candidate.size_key), the first of them on a tie; and per CSS `image-set()`
+only its highest resolution. Everything else (links to images, og:image, CSS url(), ...)
+is taken as with "all".
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Callable
 from urllib.parse import urlsplit
 
-import lxml.etree
+from bs4 import BeautifulSoup, Comment, Tag
 
+from . import charset, htmltree
+from .config import SRCSET_MODES
+from .srcset import Candidate, css_images, largest, srcset_candidates
 from .urls import normalize_url
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".bmp", ".ico", ".tif",
                               ".tiff", ".svg", ".jfif", ".pjpeg", ".pjp", ".apng"})
 
-# lazy-load attributes whose value is an image URL, whatever it looks like
-_LAZY_URL_ATTRS = frozenset({"data-src", "data-original", "data-lazy-src", "data-original-src", "data-hi-res-src",
-                             "data-full-src", "data-large-src", "data-echo", "data-lazyload"})
-_LAZY_SRCSET_ATTRS = frozenset({"data-srcset", "data-lazy-srcset", "data-original-srcset"})
+# lazy-load attributes whose value is an image URL, whatever it looks like; a lazy-loading
+# script moves them into src / srcset, so they are what the page finally shows
+_LAZY_URL_ATTRS = ("data-src", "data-original", "data-lazy-src", "data-original-src", "data-hi-res-src",
+                   "data-full-src", "data-large-src", "data-echo", "data-lazyload")
+_LAZY_SRCSET_ATTRS = ("data-srcset", "data-lazy-srcset", "data-original-srcset")
+_LAZY_URL_SET, _LAZY_SRCSET_SET = frozenset(_LAZY_URL_ATTRS), frozenset(_LAZY_SRCSET_ATTRS)
 # attributes that sometimes hold an image URL and sometimes anything else: taken only when the value looks like one
 _MAYBE_IMAGE_ATTRS = frozenset({"data-bg", "data-background", "data-url", "data-lazy", "data-image", "data-bg-src",
                                 "data-background-image", "data-zoom-image", "data-thumb"})
@@ -32,24 +43,22 @@ _META_IMAGE = frozenset({"og:image", "og:image:url", "og:image:secure_url", "twi
 _LINK_IMAGE_RELS = frozenset({"image_src", "icon", "apple-touch-icon", "apple-touch-icon-precomposed", "mask-icon"})
 # url(...) in CSS also names stylesheets (@import) and fonts (@font-face): those are never images
 _CSS_NOT_IMAGE = (".css", ".woff", ".woff2", ".ttf", ".otf", ".eot", ".js")
-_CSS_URL = re.compile(r"""url\(\s*(?:"([^"]*)"|'([^']*)'|([^)'"\s]*))\s*\)""", re.I)
-_WS = " \t\n\r\f"
-_FLOAT = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?\Z")
 _MAX_ATTR = 100_000        # longer attribute values are ignored: a hostile page gets no regex time out of them
 _MAX_STYLE_TEXT = 1 << 20  # nor out of a huge <style> element
-_XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 
 
 @dataclass(frozen=True)
 class ImageRef:
     url: str      # absolute, normalised, http(s)
-    source: str   # img, srcset, picture, data-src, a-href, og:image, link, input, style or svg
+    source: str   # how the page names it: img, srcset, picture, data-src, poster, a-href, og:image, link,
+                  # input, style or svg
 
 
 @dataclass
 class Extraction:
     links: list[str] = field(default_factory=list)         # page links, deduplicated, document order
     images: list[ImageRef] = field(default_factory=list)   # deduplicated by URL, first source wins
+    cut: bool = False  # the page has more than htmltree.MAX_ELEMENTS elements: the rest was not read
 
 
 def looks_like_image_url(url: str) -> bool:
@@ -72,126 +81,14 @@ def _normalised_path(url: str) -> str:
     return url[start:].split("?", 1)[0] if start >= 0 else ""
 
 
-def parse_srcset(value: str) -> list[str]:
-    """Candidate URLs of a srcset (not resolved), in order, by the HTML standard's parsing algorithm.
-
-    https://html.spec.whatwg.org/multipage/images.html#parsing-a-srcset-attribute -- a URL is a run
-    of non-whitespace (so it may contain commas), trailing commas end it; candidates whose descriptors
-    are invalid (two densities, a width and a density, a non-integer width, ...) are dropped.
-    """
-    out: list[str] = []
-    pos, n = 0, len(value)
-    while True:
-        while pos < n and (value[pos] in _WS or value[pos] == ","):
-            pos += 1
-        if pos >= n:
-            return out
-        start = pos
-        while pos < n and value[pos] not in _WS:
-            pos += 1
-        url = value[start:pos]
-        descriptors: list[str] = []
-        if url.endswith(","):
-            url = url.rstrip(",")  # "a.jpg," ends the candidate: no descriptors
-        else:
-            pos = _descriptors(value, pos, descriptors)
-        if url and _valid_descriptors(descriptors):
-            out.append(url)
-
-
-def _descriptors(value: str, pos: int, out: list[str]) -> int:
-    """The standard's descriptor tokenizer from pos up to the comma ending the candidate; returns the new pos."""
-    n = len(value)
-    while pos < n and value[pos] in _WS:
-        pos += 1
-    current, state = "", "descriptor"
-    while True:
-        c = value[pos] if pos < n else None
-        if state == "descriptor":
-            if c is None:
-                if current:
-                    out.append(current)
-                return pos
-            if c in _WS:
-                if current:
-                    out.append(current)
-                current, state = "", "after"
-            elif c == ",":
-                if current:
-                    out.append(current)
-                return pos + 1
-            elif c == "(":
-                current += c
-                state = "parens"  # a comma inside parentheses does not end the candidate
-            else:
-                current += c
-        elif state == "parens":
-            if c is None:
-                out.append(current)
-                return pos
-            current += c
-            if c == ")":
-                state = "descriptor"
-        else:  # whitespace after a descriptor
-            if c is None:
-                return pos
-            if c not in _WS:
-                state = "descriptor"
-                continue  # reconsume c in the descriptor state
-        pos += 1
-
-
-def _valid_descriptors(descriptors: list[str]) -> bool:
-    width = density = height = None
-    for d in descriptors:
-        kind, num = d[-1:], d[:-1]
-        if kind == "w" and width is None and density is None and num.isascii() and num.isdigit() \
-                and int(num) > 0:
-            width = int(num)
-        elif kind == "x" and width is None and density is None and height is None and _FLOAT.match(num) \
-                and float(num) >= 0:
-            density = float(num)
-        elif kind == "h" and height is None and density is None and num.isascii() and num.isdigit() \
-                and int(num) > 0:
-            height = int(num)
-        else:
-            return False
-    return not (height is not None and width is None)  # a height alone is not supported by the standard
-
-
-def _parse(html: str | bytes):
-    """An lxml tree of the document, or None. Plain lxml.etree elements: cheaper to walk than lxml.html's."""
-    if isinstance(html, str):
-        # lxml refuses a str with an XML encoding declaration; as UTF-8 bytes with the encoding forced it does not
-        data, encoding = html.encode("utf-8", "replace"), "utf-8"
-    else:
-        data, encoding = bytes(html), _sniff_encoding(html)
-    parser = lxml.etree.HTMLParser(encoding=encoding, collect_ids=False, remove_comments=True, remove_pis=True)
-    return lxml.etree.fromstring(data, parser)
-
-
-def _sniff_encoding(data: bytes) -> str | None:
-    """None lets libxml2 read the document's own charset; UTF-8 if there is none and it decodes as UTF-8.
-
-    Without a declaration libxml2 assumes Latin-1, but most of today's undeclared pages are UTF-8.
-    """
-    head = data[:4096].lower()
-    if b"charset" in head or b"encoding" in head or data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return None
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    return "utf-8"
-
-
 class _Collector:
     """Accumulates one page's links and images, each URL resolved and normalised once."""
 
-    def __init__(self, base: str, max_links: int, max_images: int):
+    def __init__(self, base: str, max_links: int, max_images: int, largest: bool):
         self.base = base
         self.max_links = max_links
         self.max_images = max_images
+        self.largest = largest
         self.links: dict[str, None] = {}  # dicts: deduplicated, in insertion (document) order
         self.images: dict[str, str] = {}
         self._resolved: dict[str, str | None] = {}  # pages repeat their URLs (menus, thumbnails)
@@ -221,13 +118,12 @@ class _Collector:
 
     def srcset(self, raw: str | None, source: str) -> None:
         if raw and len(raw) < _MAX_ATTR and len(self.images) < self.max_images:
-            for candidate in parse_srcset(raw):
-                self.image(candidate, source)
+            for cand in srcset_candidates(raw):
+                self.image(cand.url, source)
 
     def css(self, text: str, source: str) -> None:
-        for match in _CSS_URL.finditer(text):
-            raw = match.group(1) or match.group(2) or match.group(3)
-            if not raw or raw.startswith("#"):  # url(#id) is a reference inside the document (SVG)
+        for raw in css_images(text, largest_only=self.largest):
+            if raw.startswith("#"):  # url(#id) is a reference inside the document (SVG)
                 continue
             url = self.resolve(raw)
             if url is not None and not _normalised_path(url).lower().endswith(_CSS_NOT_IMAGE):
@@ -251,53 +147,129 @@ class _Collector:
         elif len(self.links) < self.max_links:
             self.links[url] = None
 
+    def group(self, members: list[tuple[Tag, str, str]]) -> None:
+        """--srcset largest: the biggest candidate of an <img>, or of a <picture>'s sources and <img>.
+        members: (element, source of its src, source of its srcset)."""
+        ranked: list[_Ranked] = []
+        for el, src_source, srcset_source in members:
+            lazy = _first_attr(el, _LAZY_URL_ATTRS)
+            src = lazy or el.get("src")
+            if src:
+                self._rank(ranked, Candidate(src, None, 1.0), "data-src" if lazy else src_source)
+            lazy = _first_attr(el, _LAZY_SRCSET_ATTRS)
+            value = lazy or el.get("srcset")
+            if value and len(value) < _MAX_ATTR:
+                for cand in srcset_candidates(value):
+                    self._rank(ranked, cand, "data-src" if lazy else srcset_source)
+        if ranked:
+            best = largest(ranked)[0]
+            self.add_image(best.url, best.kind)
 
-def _img(c: _Collector, el) -> None:
+    def _rank(self, ranked: list[_Ranked], cand: Candidate, kind: str) -> None:
+        """Only a candidate we could fetch competes (a data: placeholder does not)."""
+        url = self.resolve(cand.url)
+        if url is not None:
+            ranked.append(_Ranked(url, cand, kind))
+
+
+class _Ranked:
+    """A candidate with the source it came from, ranked by the candidate's size."""
+
+    __slots__ = ("url", "cand", "kind")
+
+    def __init__(self, url: str, cand: Candidate, kind: str):
+        self.url, self.cand, self.kind = url, cand, kind
+
+    def size_key(self) -> tuple[int, float]:
+        return self.cand.size_key()
+
+
+def _first_attr(el: Tag, names: tuple[str, ...]) -> str | None:
+    attrs = el.attrs
+    for name in names:
+        value = attrs.get(name)
+        if value:
+            return value
+    return None
+
+
+def _in_picture(el: Tag) -> bool:
+    parent = el.parent
+    return parent is not None and parent.name == "picture"
+
+
+def _img(c: _Collector, el: Tag) -> None:
+    if c.largest:
+        if not _in_picture(el):  # an <img> in a <picture> is weighed with its sources, at the <picture>
+            c.group([(el, "img", "srcset")])
+        return
     c.image(el.get("src"), "img")
     c.srcset(el.get("srcset"), "srcset")
 
 
-def _source(c: _Collector, el) -> None:
-    parent = el.getparent()
-    if parent is not None and parent.tag == "picture":  # a <source> in <video>/<audio> is media
+def _picture(c: _Collector, el: Tag) -> None:
+    if not c.largest:
+        return  # its <source> and <img> children are taken one by one
+    # as the standard does, each <img> child is weighed with the <source> children before it
+    sources: list[tuple[Tag, str, str]] = []
+    had_img = False
+    for child in el.children:
+        if isinstance(child, Tag):
+            if child.name == "source":
+                sources.append((child, "picture", "picture"))
+            elif child.name == "img":
+                c.group(sources + [(child, "img", "srcset")])
+                had_img = True
+    if sources and not had_img:
+        c.group(sources)
+
+
+def _source(c: _Collector, el: Tag) -> None:
+    if _in_picture(el) and not c.largest:  # a <source> in <video>/<audio> is media
         c.srcset(el.get("srcset"), "picture")
         c.image(el.get("src"), "picture")
 
 
-def _meta(c: _Collector, el) -> None:
+def _meta(c: _Collector, el: Tag) -> None:
     key = (el.get("property") or el.get("name") or "").strip().lower()
     if key in _META_IMAGE:
         c.image(el.get("content"), "og:image")
 
 
-def _link(c: _Collector, el) -> None:
+def _link(c: _Collector, el: Tag) -> None:
     rels = set((el.get("rel") or "").lower().split())
     if rels & _LINK_IMAGE_RELS or ("preload" in rels and (el.get("as") or "").strip().lower() == "image"):
         c.image(el.get("href"), "link")
 
 
-def _input(c: _Collector, el) -> None:
+def _input(c: _Collector, el: Tag) -> None:
     if (el.get("type") or "").strip().lower() == "image":
         c.image(el.get("src"), "input")
 
 
-def _svg_image(c: _Collector, el) -> None:
-    c.image(el.get("href") or el.get("xlink:href") or el.get(_XLINK_HREF), "svg")
+def _svg_image(c: _Collector, el: Tag) -> None:
+    href = el.get("href") or el.get("xlink:href")
+    if href:
+        c.image(href, "svg")
+    elif el.get("src") and el.find_parent("svg") is None:
+        _img(c, el)  # outside <svg> the standard builds <image> as <img> (libxml2 does not)
 
 
-def _style(c: _Collector, el) -> None:
-    text = el.text
-    if text and len(text) < _MAX_STYLE_TEXT and "url(" in text.lower():
+def _style(c: _Collector, el: Tag) -> None:
+    text = "".join(s for s in el.contents if type(s) is not Comment and isinstance(s, str))
+    if text and len(text) < _MAX_STYLE_TEXT and "(" in text:
         c.css(text, "style")
 
 
-_TAGS: dict[str, Callable[[_Collector, object], None]] = {
+_TAGS: dict[str, Callable[[_Collector, Tag], None]] = {
     "a": lambda c, el: c.anchor(el.get("href")),
     "area": lambda c, el: c.link(el.get("href")),
     "frame": lambda c, el: c.link(el.get("src")),
     "iframe": lambda c, el: c.link(el.get("src")),
     "img": _img,
+    "picture": _picture,
     "source": _source,
+    "video": lambda c, el: c.image(el.get("poster"), "poster"),
     "meta": _meta,
     "link": _link,
     "input": _input,
@@ -306,56 +278,74 @@ _TAGS: dict[str, Callable[[_Collector, object], None]] = {
 }
 
 
-def _attributes(c: _Collector, el, tag: str, names: list[str]) -> None:
+def _attributes(c: _Collector, el: Tag, tag: str, attrs: dict) -> None:
     """Lazy-load data-* attributes and inline style="...url(...)..." on any element."""
-    for name in names:
+    # with --srcset largest, the lazy attributes of an <img> and a <picture>'s <source> were weighed in c.group()
+    grouped = c.largest and (tag == "img" or (tag == "source" and _in_picture(el)))
+    for name, value in attrs.items():
+        if not value:
+            continue
         if name == "style":
-            value = el.get(name)
-            if value and len(value) < _MAX_ATTR and "url(" in value.lower():
+            if len(value) < _MAX_ATTR and "(" in value:
                 c.css(value, "style")
         elif name.startswith("data-"):
-            if name in _LAZY_URL_ATTRS:
+            if name in _LAZY_URL_SET:
+                if grouped:
+                    continue
                 # a lazy <source> outside <picture> is video, like a lazy <iframe data-src>
-                media = tag in _NOT_IMAGE_ELEMENTS or (tag == "source" and getattr(el.getparent(), "tag", None)
-                                                       != "picture")
-                c.image(el.get(name), "data-src", only_if_image=media)
-            elif name in _LAZY_SRCSET_ATTRS:
-                c.srcset(el.get(name), "data-src")
+                media = tag in _NOT_IMAGE_ELEMENTS or (tag == "source" and not _in_picture(el))
+                c.image(value, "data-src", only_if_image=media)
+            elif name in _LAZY_SRCSET_SET:
+                if not grouped:
+                    c.srcset(value, "data-src")
             elif name in _MAYBE_IMAGE_ATTRS:
-                c.image(el.get(name), "data-src", only_if_image=True)
+                c.image(value, "data-src", only_if_image=True)
 
 
-def extract(html: str | bytes, base_url: str, *, max_links: int = 20_000,
+def extract(html: str | bytes, base_url: str, *, srcset: str = "all", max_links: int = 20_000,
             max_images: int = 20_000) -> Extraction:
     """Page links and image URLs of a document, deduplicated, in document order. Never raises.
 
+    Bytes are decoded as a fetched page without a Content-Type charset is (charset.decode_html).
     URLs resolve against the first <base href> (itself resolved against base_url), else base_url.
     Past max_links links / max_images images the rest are ignored (bounded work on hostile pages).
     """
+    if isinstance(html, (bytes, bytearray)):
+        html = charset.decode_html(bytes(html))
+    if "<" not in html:
+        return Extraction()  # no element at all (and bs4 would warn that it looks like a URL or a file name)
     try:
-        root = _parse(html)
-    except (lxml.etree.LxmlError, ValueError, UnicodeError, TypeError):
+        soup, cut = htmltree.parse(html)
+    except Exception:  # the parser's own refusal of input it cannot take (bs4.ParserRejectedMarkup)
         return Extraction()
-    if root is None:
-        return Extraction()
+    found = extract_tree(soup, base_url, srcset=srcset, max_links=max_links, max_images=max_images)
+    found.cut = cut
+    return found
+
+
+def extract_tree(soup: BeautifulSoup, base_url: str, *, srcset: str = "all", max_links: int = 20_000,
+                 max_images: int = 20_000) -> Extraction:
+    """extract() on a parsed document (whichever builder built it)."""
+    if srcset not in SRCSET_MODES:
+        raise ValueError(f"srcset must be one of {SRCSET_MODES}, not {srcset!r}")
     base = base_url
-    for el in root.iter("base"):
+    for el in soup.find_all("base"):
         href = el.get("href")
         if href:
             # a <base> that is not http(s) (data:, javascript:) is ignored, as browsers do
             base = normalize_url(href, base_url) or base_url
             break
-    c = _Collector(base, max_links, max_images)
-    for el in root.iter():
-        tag = el.tag
-        if not isinstance(tag, str):
-            continue  # comments and processing instructions, should any survive the parser
+    c = _Collector(base, max_links, max_images, largest=srcset == "largest")
+    for el in soup.descendants:
+        if not isinstance(el, Tag):
+            continue
+        tag = el.name
         handler = _TAGS.get(tag)
         if handler is not None:
             handler(c, el)
-        names = el.keys()
-        if names:
-            _attributes(c, el, tag, names)
+        attrs = el.attrs
+        if attrs:
+            _attributes(c, el, tag, attrs)
         if c.full():
             break  # a hostile page gets no more of our time than the caps allow
     return Extraction(list(c.links), [ImageRef(u, s) for u, s in c.images.items()])

@@ -39,9 +39,10 @@ def _duration(seconds: float) -> str:
     return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"
 
 
-def extraction_report(html: str | bytes, base_url: str, scope: Scope, same_host_images: bool = False) -> dict:
+def extraction_report(html: str, base_url: str, scope: Scope, same_host_images: bool = False,
+                      srcset: str = "all") -> dict:
     """What the master would take from one page: links in and out of scope, images with sources."""
-    found = extract(html, base_url)
+    found = extract(html, base_url, srcset=srcset)
     return {
         "page": base_url,
         "links_in_scope": [u for u in found.links if scope.page_in_scope(u)],

@@ -7,19 +7,21 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-FIELDS = ("url", "page", "ok", "path", "bytes", "sha256", "content_type", "status", "error",
+FIELDS = ("url", "page", "source", "ok", "path", "bytes", "sha256", "content_type", "status", "error",
           "worker", "elapsed")
 """The documented fields, in order; `final_url`, `reason`, `attempts`, `leases` and, for a
 copy of bytes stored earlier, `duplicate_of` follow them."""
 
 
 def record(url: str, page: str | None, leases: int, result: dict | None, *, error: str | None = None,
-           reason: str | None = None) -> dict[str, Any]:
-    """The manifest line for a task, from its result, or from a master-side failure."""
+           reason: str | None = None, source: str | None = None) -> dict[str, Any]:
+    """The manifest line for a task, from its result, or from a master-side failure.
+    `source`: how the image was found on its page (img, srcset, picture, ...)."""
     r = result or {}
     rec = {
         "url": url,
         "page": page,
+        "source": source,
         "ok": bool(r.get("ok", False)),
         "path": r.get("path"),
         "bytes": r.get("bytes", 0),

@@ -8,6 +8,7 @@ TaskBoard and ResultInbox, which carry their own locks.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections import Counter, defaultdict, deque
@@ -16,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import extract, fetch, httpopts, manifest, naming, retry, transport, urls
+from . import extract, fetch, htmltree, httpopts, manifest, naming, retry, transport, urls
+from .parsing import PageParser
 from .state import Journal
 from .board import ResultInbox, Task, TaskBoard
 from .config import MANIFEST_NAME, MAX_CRAWL_DELAY, STATE_DIRNAME, CrawlConfig
@@ -104,9 +106,10 @@ def fetch_with_retries(client, url: str, cfg: CrawlConfig, *, sleep=time.sleep) 
 
 
 def process_page(client, url: str, depth: int, cfg: CrawlConfig,
-                 fetched: Callable[[], None] | None = None) -> PageOutcome:
-    """Fetch one page and extract its links and images; `fetched` is called once the request
-    is over (answered or failed), before parsing. Never raises."""
+                 fetched: Callable[[], None] | None = None, parser: PageParser | None = None) -> PageOutcome:
+    """Fetch one page and extract its links and images (in this thread, or by `parser`'s
+    processes); `fetched` is called once the request is over (answered or failed), before
+    parsing. Never raises."""
     try:
         page = fetch_with_retries(client, url, cfg)
     except FetchError as exc:
@@ -126,12 +129,18 @@ def process_page(client, url: str, depth: int, cfg: CrawlConfig,
     if page.truncated:
         log.warning("page %s is larger than %d bytes; parsed the first part only", url, cfg.max_page_bytes)
     try:
-        found = extract.extract(page.text(), page.final_url)
+        found = (parser or _IN_THREAD).parse(page.body, page.charset, page.final_url, cfg.srcset)
     except Exception as exc:
         log.exception("unexpected error parsing page %s", url)
         return PageOutcome(url, depth, error=f"internal error: {exc}", reason="internal")
+    if found.cut:
+        log.warning("page %s has more than %d elements; took links and images from the first %d only",
+                    url, htmltree.MAX_ELEMENTS, htmltree.MAX_ELEMENTS)
     out.links, out.images = found.links, found.images
     return out
+
+
+_IN_THREAD = PageParser(0)
 
 
 class Master:
@@ -185,6 +194,7 @@ class Master:
         self._manifest: manifest.ManifestWriter | None = None
         self._journal: Journal | None = None
         self._max_pages_warned = False
+        self._parser: PageParser | None = None
         self.exit_code = 0
 
     # -- public --------------------------------------------------------------------
@@ -219,6 +229,7 @@ class Master:
         for seed in self.cfg.seeds:
             self._add_page(seed, 0)
         pool = ThreadPoolExecutor(self.cfg.page_threads, thread_name_prefix="page")
+        self._parser = PageParser(self.cfg.page_processes)
         completed = False
         self._images_ok_at_start = self.summary.images_ok
         self._started = time.monotonic()
@@ -232,6 +243,7 @@ class Master:
         finally:
             self.progress.close()
             pool.shutdown(wait=False, cancel_futures=True)
+            self._parser.close()
             self.board.finish_crawl()
             if completed:
                 self._journal.set_meta("finished", "1")
@@ -258,7 +270,7 @@ class Master:
         self._seen_images = snap.image_urls | done_urls
         self._done_ids = snap.done_ids
         self._next_id = snap.next_id
-        tasks = [Task(task_id, url, page, attempt) for task_id, url, page, attempt in snap.open_tasks]
+        tasks = [Task(*row) for row in snap.open_tasks]
         for task in tasks:
             self._outstanding[task.id] = task
             self._admit(task)
@@ -376,7 +388,8 @@ class Master:
                 self.board.finish(host)
 
         try:
-            self._page_results.append(process_page(self._client(), url, depth, self.cfg, fetched=release))
+            self._page_results.append(process_page(self._client(), url, depth, self.cfg, fetched=release,
+                                                   parser=self._parser))
         finally:
             release()
             self.inbox.wake()
@@ -438,10 +451,10 @@ class Master:
             return
         self.summary.pages_ok += 1
         if outcome.image_itself:
-            self._add_image(outcome.url, outcome.url)
+            self._add_image(outcome.url, outcome.url, "page")
         for ref in outcome.images:
             if self.scope.image_allowed(ref.url, same_host_only=self.cfg.same_host_images):
-                self._add_image(ref.url, outcome.url)
+                self._add_image(ref.url, outcome.url, ref.source)
         if outcome.depth < self.cfg.max_depth:
             for link in outcome.links:
                 self._add_page(link, outcome.depth + 1)
@@ -466,14 +479,17 @@ class Master:
         self._pages.append(url, depth, host)
         self._journal.page_queued(url, depth)
 
-    def _add_image(self, url: str, page: str) -> None:
+    def _add_image(self, url: str, page: str, source: str) -> None:
+        """Queue an image found on `page`; `source` says how it was found (ImageRef.source, or
+        "page" for a page link that answered with an image)."""
         if url in self._seen_images:
             return
         self._seen_images.add(url)
-        task = Task(self._next_id, url, page)
+        source = sys.intern(source)  # a million tasks share a few words
+        task = Task(self._next_id, url, page, 1, source)
         self._next_id += 1
         self._outstanding[task.id] = task
-        self._journal.task_added(task.id, url, page)
+        self._journal.task_added(task.id, url, page, 1, source)
         self._admit(task)
 
     def _wire(self, task: Task) -> dict:
@@ -537,7 +553,8 @@ class Master:
 
     def _record(self, task: Task, result: dict | None, *, error: str | None = None,
                 reason: str | None = None) -> None:
-        rec = manifest.record(task.url, task.page, task.attempt, result, error=error, reason=reason)
+        rec = manifest.record(task.url, task.page, task.attempt, result, error=error, reason=reason,
+                              source=task.source)
         self._manifest.write(rec)
         del self._outstanding[task.id]
         self._done_ids.add(task.id)

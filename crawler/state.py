@@ -1,7 +1,8 @@
 """The master's journal: crawl state in SQLite under DIR/.crawler/, so a killed master resumes.
 
 What it holds: every page seen (queued, done or failed, with its depth), every image task
-(its id, URL, page, attempts, and whether it is answered), and whether the crawl finished.
+(its id, URL, page, how it was found, attempts, and whether it is answered), and whether
+the crawl finished.
 Writes are buffered and committed in one transaction every `commit_seconds`, so they cost
 little per image. The manifest is flushed before each commit, so whatever the journal calls
 done is also in the manifest; on resume, the manifest's lines are the final word on what is
@@ -11,6 +12,7 @@ done (a line written just before a kill, whose journal commit was lost, still co
 from __future__ import annotations
 
 import sqlite3
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +22,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pages (url TEXT PRIMARY KEY, depth INTEGER NOT NULL, state INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS tasks (id INTEGER PRIMARY KEY, url TEXT NOT NULL UNIQUE, page TEXT,
-                                  attempt INTEGER NOT NULL, done INTEGER NOT NULL DEFAULT 0);
+                                  attempt INTEGER NOT NULL, done INTEGER NOT NULL DEFAULT 0, source TEXT);
 CREATE INDEX IF NOT EXISTS tasks_open ON tasks (done) WHERE done = 0;
 """
 
@@ -36,7 +38,8 @@ class Snapshot:
     pages_done: int = 0
     pages_failed: int = 0
     image_urls: set[str] = field(default_factory=set)
-    open_tasks: list[tuple[int, str, str | None, int]] = field(default_factory=list)  # id, url, page, attempt
+    # id, url, page, attempt, source
+    open_tasks: list[tuple[int, str, str | None, int, str | None]] = field(default_factory=list)
     done_ids: set[int] = field(default_factory=set)
     next_id: int = 1
 
@@ -51,11 +54,14 @@ class Journal:
         # NORMAL with WAL survives a killed process (only an OS crash can lose the last commits)
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(tasks)")}
+        if "source" not in columns:  # a journal written before tasks recorded their source
+            self._db.execute("ALTER TABLE tasks ADD COLUMN source TEXT")
         self._commit_seconds = commit_seconds
         self._before_commit = before_commit
         self._last_commit = time.monotonic()
         self._pages: list[tuple[str, int, int]] = []
-        self._tasks: list[tuple[int, str, str | None, int]] = []
+        self._tasks: list[tuple[int, str, str | None, int, str | None]] = []
         self._attempts: list[tuple[int, int]] = []
         self._done: list[tuple[int]] = []
 
@@ -76,8 +82,8 @@ class Journal:
             else:
                 snap.pages_failed += 1
         late = []
-        for task_id, url, page, attempt, done in self._db.execute(
-                "SELECT id, url, page, attempt, done FROM tasks ORDER BY id"):
+        for task_id, url, page, attempt, done, source in self._db.execute(
+                "SELECT id, url, page, attempt, done, source FROM tasks ORDER BY id"):
             snap.image_urls.add(url)
             snap.next_id = task_id + 1
             if done or url in done_urls:
@@ -85,7 +91,8 @@ class Journal:
                 if not done:
                     late.append((task_id,))
             else:
-                snap.open_tasks.append((task_id, url, page, attempt))
+                # interned: sqlite returns a new string for every row
+                snap.open_tasks.append((task_id, url, page, attempt, source and sys.intern(source)))
         if late:
             self._db.executemany("UPDATE tasks SET done = 1 WHERE id = ?", late)
         return snap
@@ -100,8 +107,9 @@ class Journal:
     def page_finished(self, url: str, depth: int, ok: bool) -> None:
         self._pages.append((url, depth, PAGE_DONE if ok else PAGE_FAILED))
 
-    def task_added(self, task_id: int, url: str, page: str | None, attempt: int = 1) -> None:
-        self._tasks.append((task_id, url, page, attempt))
+    def task_added(self, task_id: int, url: str, page: str | None, attempt: int = 1,
+                   source: str | None = None) -> None:
+        self._tasks.append((task_id, url, page, attempt, source))
 
     def task_attempt(self, task_id: int, attempt: int) -> None:
         self._attempts.append((attempt, task_id))
@@ -124,8 +132,8 @@ class Journal:
             # a page's later state wins over its earlier one, in order of the calls
             self._db.executemany("INSERT INTO pages (url, depth, state) VALUES (?, ?, ?) "
                                  "ON CONFLICT(url) DO UPDATE SET state = excluded.state", self._pages)
-            self._db.executemany("INSERT OR IGNORE INTO tasks (id, url, page, attempt) VALUES (?, ?, ?, ?)",
-                                 self._tasks)
+            self._db.executemany("INSERT OR IGNORE INTO tasks (id, url, page, attempt, source) "
+                                 "VALUES (?, ?, ?, ?, ?)", self._tasks)
             self._db.executemany("UPDATE tasks SET attempt = ? WHERE id = ?", self._attempts)
             self._db.executemany("UPDATE tasks SET done = 1 WHERE id = ?", self._done)
         self._pages.clear(), self._tasks.clear(), self._attempts.clear(), self._done.clear()

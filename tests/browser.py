@@ -121,3 +121,10 @@ def screenshot(page: Path, png: Path, timeout: float = 60) -> Path:
     if not png.is_file():
         raise BrowserError(f"chromium wrote no screenshot at {png}")
     return png
+
+
+def load(url: str, timeout: float = 60, budget_ms: int = 5000) -> str:
+    """Open url (say, a page on a local test server) and let it load for budget_ms of virtual
+    time; the DOM it ends with."""
+    return _run([f"--window-size={WIDTH},{HEIGHT}", f"--virtual-time-budget={budget_ms}", "--dump-dom", url],
+                timeout)

@@ -173,3 +173,15 @@ def test_a_page_frees_its_host_before_it_is_parsed_and_a_failed_one_too(tmp_path
     out = master.process_page(client, server.base + "/missing.html", 0, _page_cfg(tmp_path),
                               fetched=lambda: events.append("fetched"))
     assert events == ["fetched"] and out.error and out.reason == "http-status"
+
+
+def test_a_page_past_the_element_cap_is_parsed_in_part_with_a_warning(tmp_path, server, monkeypatch, caplog):
+    from crawler import htmltree, master
+    monkeypatch.setattr(htmltree, "MAX_ELEMENTS", 50)
+    body = "".join(f'<p><img src="/i{i}.png">' for i in range(100)).encode()
+    server.add("/big.html", body, headers={"Content-Type": "text/html"})
+    client = fetch.new_client("test-agent", NetPolicy(frozenset({"127.0.0.1"})))
+    out = master.process_page(client, server.base + "/big.html", 0, _page_cfg(tmp_path))
+    # <html> and <body> are two of the 50 elements; 24 <p><img> pairs fit in the rest
+    assert [i.url for i in out.images] == [f"{server.base}/i{i}.png" for i in range(24)]
+    assert "has more than 50 elements; took links and images from the first 50 only" in caplog.text

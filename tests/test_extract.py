@@ -1,7 +1,7 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from crawler.extract import extract, looks_like_image_url, parse_srcset
+from crawler.extract import extract, looks_like_image_url
 
 BASE = "http://site.example/dir/page.html"
 
@@ -80,28 +80,6 @@ def test_broken_and_empty_documents_do_not_raise(html):
 def test_bytes_in_a_declared_charset():
     html = '<html><head><meta charset="shift_jis"></head><body><img src="写真.jpg"></body></html>'.encode("shift_jis")
     assert images(html) == [("http://site.example/dir/%E5%86%99%E7%9C%9F.jpg", "img")]
-
-
-@pytest.mark.parametrize("value, expected", [
-    ("a.jpg 1x, b.jpg 2x", ["a.jpg", "b.jpg"]),
-    ("a.jpg, b.jpg 2x", ["a.jpg", "b.jpg"]),
-    ("img,with,commas.jpg 1x, b.jpg 2x", ["img,with,commas.jpg", "b.jpg"]),
-    ("  ,, a.jpg  ", ["a.jpg"]),
-    ("a.jpg 100w, b.jpg 200w", ["a.jpg", "b.jpg"]),
-    ("a.jpg 1x 2x, b.jpg", ["b.jpg"]),                   # two densities: invalid, dropped
-    ("a.jpg 100w 1x, b.jpg", ["b.jpg"]),                 # width and density: invalid
-    ("a.jpg 1.5w, b.jpg -1x, c.jpg 0w", []),             # non-integer width, negative density, zero width
-    ("a.jpg 100h", []),                                  # a height needs a width
-    ("a.jpg 100w 50h", ["a.jpg"]),
-    ("a.jpg 1e1x", ["a.jpg"]),
-    ("data:image/png;base64,AAA 1x, b.jpg 2x", ["data:image/png;base64,AAA", "b.jpg"]),
-    ("", []),
-    ("a.jpg (foo, bar) 1x, b.jpg", ["b.jpg"]),           # an unknown descriptor drops its candidate
-    ("a.jpg,b.jpg", ["a.jpg,b.jpg"]),                    # no space: one URL with a comma
-    ("a.jpg,, b.jpg", ["a.jpg", "b.jpg"]),
-])
-def test_srcset_by_the_html_standard(value, expected):
-    assert parse_srcset(value) == expected
 
 
 @pytest.mark.parametrize("url, yes", [

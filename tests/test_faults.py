@@ -6,6 +6,7 @@ really landed mid-crawl (some results recorded, not all).
 """
 
 import os
+import re
 import signal
 import time
 
@@ -77,12 +78,16 @@ def test_sigkill_of_the_master_then_the_same_command_resumes(slow_site, tmp_path
     log = output(master2, 120)
     assert master2.returncode == 0, log
     assert "resuming the crawl" in log
+    restored = int(re.search(r"images recorded, (\d+) to download", log).group(1))
+    assert restored > 0, "no task was open at the kill: the test tested nothing of the journal"
     for w in workers:
         wlog = output(w, 30)
         assert w.returncode == 0, wlog
         assert "reconnected to master" in wlog
     recs = check_complete(out, root, truth, base_url)
     assert len(recs) > before
+    # the tasks the journal handed back still know how their image was found
+    assert [r["url"] for r in recs if not r["source"]] == []
     # started once more, a finished crawl says so and exits 0
     master3 = start_master(procs, tmp_path, base_url, truth, port)
     log3 = output(master3, 30)

@@ -11,7 +11,7 @@ def test_state_survives_a_reopen(tmp_path):
     j.page_queued("http://h/a", 1)
     j.page_finished("http://h/", 0, ok=True)
     j.task_added(1, "http://h/1.jpg", "http://h/")
-    j.task_added(2, "http://h/2.jpg", "http://h/")
+    j.task_added(2, "http://h/2.jpg", "http://h/", source="picture")
     j.task_added(3, "http://h/3.jpg", "http://h/")
     j.task_attempt(2, 2)
     j.task_done(1)
@@ -21,7 +21,7 @@ def test_state_survives_a_reopen(tmp_path):
     assert snap.pages_queued == [("http://h/a", 1)] and snap.pages_done == 1
     assert snap.image_urls == {"http://h/1.jpg", "http://h/2.jpg", "http://h/3.jpg"}
     assert snap.done_ids == {1} and snap.next_id == 4
-    assert snap.open_tasks == [(2, "http://h/2.jpg", "http://h/", 2), (3, "http://h/3.jpg", "http://h/", 1)]
+    assert snap.open_tasks == [(2, "http://h/2.jpg", "http://h/", 2, "picture"), (3, "http://h/3.jpg", "http://h/", 1, None)]
 
 
 def test_manifest_lines_count_as_done_even_when_the_journal_missed_them(tmp_path):
@@ -49,3 +49,20 @@ def test_meta_records_a_finished_crawl(tmp_path):
     j.set_meta("finished", "1")
     j.close()
     assert journal(tmp_path).get_meta("finished") == "1"
+
+
+def test_a_journal_from_before_sources_were_recorded_opens_and_resumes(tmp_path):
+    import sqlite3
+    path = tmp_path / ".crawler" / "state.sqlite"
+    path.parent.mkdir()
+    db = sqlite3.connect(path)
+    db.executescript("CREATE TABLE tasks (id INTEGER PRIMARY KEY, url TEXT NOT NULL UNIQUE, page TEXT, "
+                     "attempt INTEGER NOT NULL, done INTEGER NOT NULL DEFAULT 0);"
+                     "INSERT INTO tasks (id, url, page, attempt) VALUES (1, 'http://h/1.jpg', 'http://h/', 1);")
+    db.commit()
+    db.close()
+    j = journal(tmp_path)
+    j.task_added(2, "http://h/2.jpg", "http://h/", source="srcset")
+    j.close()
+    assert journal(tmp_path).snapshot(set()).open_tasks == [(1, "http://h/1.jpg", "http://h/", 1, None),
+                                                             (2, "http://h/2.jpg", "http://h/", 1, "srcset")]
