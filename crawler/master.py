@@ -20,7 +20,7 @@ from . import extract, fetch, manifest, naming, retry, urls
 from .state import Journal
 from .board import ResultInbox, Task, TaskBoard
 from .config import MANIFEST_NAME, MAX_CRAWL_DELAY, STATE_DIRNAME, CrawlConfig
-from .errors import FetchError
+from .errors import FetchError, UnreachableError
 from .messages import InvalidMessage, make_task, validate_result
 from .netguard import NetPolicy
 from .pagequeue import PageQueue
@@ -56,6 +56,8 @@ class RobotsOutcome:
     status: int | None
     body: bytes | None = None
     error: str | None = None
+    retry_after: float | None = None
+    unreachable: bool = False  # refused, or the name does not resolve: give the origin up at once
 
 
 @dataclass
@@ -332,26 +334,40 @@ class Master:
             else:
                 self.robots.not_started(origin)
         budget = 256  # pages looked at per turn of the loop
-        for host in self._pages.hosts(budget):
-            while self._jobs_in_flight < cap and budget and host in self._pages:
+        for origin in self._pages.origins(budget):
+            host = urls.host_of(origin)
+            while self._jobs_in_flight < cap and budget and origin in self._pages:
                 budget -= 1
-                url, depth = self._pages.peek(host)
+                url, depth = self._pages.peek(origin)
                 verdict = self.robots.verdict(url)
+                if verdict is None:  # robots.txt not known yet: this origin waits, alone
+                    self._pages.park(origin)
+                    break
                 if verdict is False:
-                    self._pages.pop(host)
-                    reason = "robots-unavailable" if self.robots.given_up(url) else "robots"
-                    self.summary.pages_skipped[reason] += 1
-                    self._journal.page_finished(url, depth, ok=False)
-                    log.info("not fetching page %s: %s", url, "its robots.txt could not be read"
-                             if reason == "robots-unavailable" else "robots.txt disallows it")
+                    self._pages.pop(origin)
+                    self._skip_page(url, depth)
                     continue
-                if verdict is None or not self.board.try_start(host):
-                    break  # the host's other pages wait too
-                self._pages.pop(host)
+                if not self.board.try_start(host):
+                    break  # the host's limits: its other origins find it full too, soon enough
+                self._pages.pop(origin)
                 self._jobs_in_flight += 1
                 pool.submit(self._page_job, url, depth, host)
             if self._jobs_in_flight >= cap or not budget:
                 break
+
+    def _skip_page(self, url: str, depth: int) -> None:
+        """A page robots.txt keeps us from: disallowed, or its origin given up."""
+        self._journal.page_finished(url, depth, ok=False)
+        failure = self.robots.failure(url)
+        if failure is None:
+            self.summary.pages_skipped["robots"] += 1
+            log.info("not fetching page %s: robots.txt disallows it", url)
+        elif failure[0] == "unreachable":  # fetched, it would have failed the same way
+            self.summary.pages_failed["unreachable"] += 1
+            log.warning("page %s failed: %s", url, failure[1])
+        else:
+            self.summary.pages_skipped[failure[0]] += 1
+            log.info("not fetching page %s: its robots.txt could not be read", url)
 
     def _client(self):
         client = getattr(self._local, "client", None)
@@ -383,9 +399,10 @@ class Master:
             if exc.reason == "blocked-address":  # its images are refused anyway, with that reason
                 outcome = RobotsOutcome(origin, host, 404)
             elif exc.reason == "http-status" and exc.status:
-                outcome = RobotsOutcome(origin, host, exc.status, error=str(exc))
+                outcome = RobotsOutcome(origin, host, exc.status, error=str(exc), retry_after=exc.retry_after)
             else:
-                outcome = RobotsOutcome(origin, host, None, error=str(exc))
+                outcome = RobotsOutcome(origin, host, None, error=str(exc),
+                                        unreachable=isinstance(exc, UnreachableError))
         except Exception as exc:  # a bug: treat as unreachable, so it is retried and then given up
             log.exception("unexpected error fetching %s/robots.txt", origin)
             outcome = RobotsOutcome(origin, host, None, error=f"internal error: {exc}")
@@ -395,19 +412,24 @@ class Master:
         self._page_results.append(outcome)
 
     def _on_robots(self, outcome: RobotsOutcome) -> None:
-        delay = self.robots.fetched(outcome.origin, outcome.status, outcome.body)
+        delay = self.robots.fetched(outcome.origin, outcome.status, outcome.body, error=outcome.error or "",
+                                    unreachable=outcome.unreachable, retry_after=outcome.retry_after)
         if delay:
             delay = min(delay, MAX_CRAWL_DELAY)
             self.board.set_host_delay(outcome.host, delay)
             log.info("%s/robots.txt asks for a Crawl-delay of %g s; honouring it", outcome.origin, delay)
         if outcome.status is None or outcome.status >= 500:
-            if self.robots.given_up(outcome.origin + "/"):
+            if outcome.unreachable:
+                log.warning("%s is unreachable (%s); its pages and images are recorded as such",
+                            outcome.origin, outcome.error)
+            elif self.robots.given_up(outcome.origin + "/"):
                 log.warning("%s/robots.txt could not be read (%s); giving up on that site",
                             outcome.origin, outcome.error)
             else:
                 log.warning("%s/robots.txt could not be read (%s); its pages and images wait and it is "
                             "tried again later", outcome.origin, outcome.error)
                 return
+        self._pages.unpark(outcome.origin)
         for task in self._parked.pop(outcome.origin, []):
             self._admit(task)
 
@@ -418,10 +440,14 @@ class Master:
             self._parked[origin_of(task.url)].append(task)
         elif verdict:
             self.board.add(task)
-        elif self.robots.given_up(task.url):
-            self._record(task, None, error="robots.txt of its site could not be read", reason="robots-unavailable")
         else:
-            self._record(task, None, error="robots.txt disallows it", reason="robots")
+            failure = self.robots.failure(task.url)
+            if failure is None:
+                self._record(task, None, error="robots.txt disallows it", reason="robots")
+            elif failure[0] == "unreachable":
+                self._record(task, None, error=f"{failure[1]} (at its site's robots.txt)", reason="unreachable")
+            else:
+                self._record(task, None, error="robots.txt of its site could not be read", reason=failure[0])
 
     def _on_page(self, outcome: PageOutcome) -> None:
         self._journal.page_finished(outcome.url, outcome.depth, ok=not outcome.error)
@@ -456,7 +482,7 @@ class Master:
             return
         self._seen_pages.add(url)
         self._pages_per_host[host] += 1
-        self._pages.append(url, depth, host)
+        self._pages.append(url, depth)
         self._journal.page_queued(url, depth)
 
     def _add_image(self, url: str, page: str) -> None:
