@@ -283,6 +283,9 @@ def cmd_worker(args) -> int:
         log.info("worker %s done: %d stored (%.1f MB), %d failed; %d calls to the master; %s downloads at once "
                  "(--threads %d)", cfg.name, s.ok, s.bytes / 1e6, s.failed, s.calls,
                  low if low == high else f"{low} to {high}", cfg.threads)
+    elif code in (EXIT_INTERRUPTED, config.EXIT_WORKER_FAULT):
+        log.info("worker %s stopped: %d stored (%.1f MB), %d failed, %d task(s) handed back to the master",
+                 cfg.name, s.ok, s.bytes / 1e6, s.failed, s.handed_back)
     return code
 
 

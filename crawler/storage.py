@@ -8,6 +8,7 @@ directory file descriptors and O_NOFOLLOW, so a symlink planted inside the downl
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import hashlib
@@ -32,9 +33,48 @@ _HAVE_DIR_FD = os.open in os.supports_dir_fd and os.mkdir in os.supports_dir_fd 
 
 
 class StorageError(CrawlerError):
-    """A file cannot be stored where it belongs (a symlink in the way, a bad path, a full disk)."""
+    """A file cannot be stored where it belongs (a symlink or a file in the way, a bad name)."""
 
     reason = "storage"
+
+    def __init__(self, message: str, *, errno_: int | None = None):
+        super().__init__(message)
+        self.errno = errno_
+
+
+# The downloads folder itself failing: no URL is to blame, and another worker may well store
+# the same file. (ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG, EEXIST and the like are about one
+# name, and stay the URL's.)
+LOCAL_ERRNOS = frozenset(e for e in (errno.ENOSPC, getattr(errno, "EDQUOT", None), errno.EROFS,
+                                     errno.EACCES, errno.EPERM, errno.EIO) if e is not None)
+
+
+class LocalStorageError(StorageError):
+    """The worker's own storage fails (full, over quota, read-only, no permission, I/O error)."""
+
+    def describe(self, root: Path) -> str:
+        """One line for the user: what failed, and where (`no space left in /data: 0 bytes free`)."""
+        where = os.path.abspath(root)
+        if self.errno == errno.ENOSPC:
+            try:
+                st = os.statvfs(where)
+                free = f"{st.f_bavail * st.f_frsize:,} bytes free"
+            except OSError as exc:
+                free = f"free space unknown ({exc.strerror})"
+            return f"no space left in {where}: {free}"
+        if self.errno == getattr(errno, "EDQUOT", None):
+            return f"disk quota exceeded in {where}"
+        if self.errno == errno.EROFS:
+            return f"{where} is on a read-only filesystem"
+        if self.errno in (errno.EACCES, errno.EPERM):
+            return f"permission denied in {where} ({self})"
+        return f"cannot write in {where}: {self}"
+
+
+def storage_error(message: str, exc: OSError) -> StorageError:
+    """`message: strerror`, as the worker's own fault (LocalStorageError) or the URL's."""
+    cls = LocalStorageError if exc.errno in LOCAL_ERRNOS else StorageError
+    return cls(f"{message}: {exc.strerror or exc}", errno_=exc.errno)
 
 
 class AtomicFile:
@@ -59,14 +99,17 @@ class AtomicFile:
                 fd = os.open(os.path.join(self._dir_path, self._tmp), _FILE_FLAGS, 0o644)
         except OSError as exc:
             self._close_dir()
-            raise StorageError(f"cannot create {rel}: {exc.strerror or exc}") from exc
+            raise storage_error(f"cannot create {rel}", exc) from exc
         self._fd = fd
 
     def write(self, data: bytes) -> None:
         # unbuffered: the chunks are 64 kB reads already, a buffer would only copy them
         view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view):]
+        try:
+            while view:
+                view = view[os.write(self._fd, view):]
+        except OSError as exc:
+            raise storage_error(f"cannot write {self.rel}", exc) from exc
         self.sha256.update(data)
         self.size += len(data)
 
@@ -84,7 +127,7 @@ class AtomicFile:
                 os.replace(os.path.join(self._dir_path, self._tmp), os.path.join(self._dir_path, self._name))
         except OSError as exc:
             self.abort()
-            raise StorageError(f"cannot store {self.rel}: {exc.strerror or exc}") from exc
+            raise storage_error(f"cannot store {self.rel}", exc) from exc
         finally:
             self._close_dir()
 
@@ -204,7 +247,7 @@ def remove_stored(root: Path, rel: str) -> None:
         else:  # pragma: no cover
             os.unlink(safe_join(root, rel))
     except OSError as exc:
-        raise StorageError(f"cannot remove {rel}: {exc.strerror or exc}") from exc
+        raise storage_error(f"cannot remove {rel}", exc) from exc
 
 
 def _open_dirs(root: str, parts: list[str]) -> int:
@@ -226,6 +269,8 @@ def _open_dirs(root: str, parts: list[str]) -> int:
                         pass  # another worker made it meanwhile
                     next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
             except OSError as exc:
+                if exc.errno in LOCAL_ERRNOS:  # no room for a folder, or no right to make one
+                    raise storage_error(f"cannot make the folder {part!r}", exc) from exc
                 raise StorageError(f"{part!r} in the downloads folder is not a plain folder "
                                    f"(a symlink or a file is in the way): {exc.strerror}") from exc
             os.close(fd)
@@ -258,6 +303,13 @@ def claim_content(root: Path, site: str, sha256: str, rel: str) -> str | None:
     agree on the first copy without talking to each other. Claim only once `rel` is on disk:
     a copy named in the index and not found there is taken for one that is gone.
     """
+    try:
+        return _claim(root, site, sha256, rel)
+    except OSError as exc:
+        raise storage_error(f"cannot record {rel} in the content index", exc) from exc
+
+
+def _claim(root: Path, site: str, sha256: str, rel: str) -> str | None:
     folder = os.path.join(root, CONTENT_INDEX, sha256[:2])
     if folder not in _index_folders:
         os.makedirs(folder, exist_ok=True)
@@ -279,6 +331,10 @@ def claim_content(root: Path, site: str, sha256: str, rel: str) -> str | None:
         return None
     try:
         os.write(fd, rel.encode("utf-8"))
+    except OSError:
+        with contextlib.suppress(OSError):  # an empty claim would keep others waiting for it
+            os.unlink(entry)
+        raise
     finally:
         os.close(fd)
     return None

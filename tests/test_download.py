@@ -173,3 +173,19 @@ def test_a_page_frees_its_host_before_it_is_parsed_and_a_failed_one_too(tmp_path
     out = master.process_page(client, server.base + "/missing.html", 0, _page_cfg(tmp_path),
                               fetched=lambda: events.append("fetched"))
     assert events == ["fetched"] and out.error and out.reason == "http-status"
+
+
+def test_a_full_disk_raises_out_of_download_instead_of_failing_the_url(cfg, server, png_bytes, monkeypatch):
+    import errno
+    import os
+
+    from crawler import storage
+    server.add("/a.png", png_bytes, headers={"Content-Type": "image/png"})
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(storage.os, "write", full)
+    with pytest.raises(storage.LocalStorageError):
+        run(cfg, server.base + "/a.png")
+    assert no_partials(cfg.out)

@@ -4,9 +4,11 @@ filesystems and need root."""
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -76,3 +78,105 @@ def test_a_dead_origin_on_the_same_host_and_a_dead_image_host_cost_only_their_ow
     recs = {r["url"]: r for r in records(out)}
     assert recs[dead_image]["reason"] == "unreachable" and "refused" in recs[dead_image]["error"], recs[dead_image]
     assert "unreachable 1" in log  # the dead page, counted among the failed pages
+
+
+KEY = {"CRAWLER_AUTHKEY": "fault-isolation-key-0123456789abcdef"}
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """mount(size) -> a folder on a tmpfs of that size (root only); remount(folder, size) grows it."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mounted = []
+
+    def mount(name: str, size: str) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], check=True)
+        mounted.append(folder)
+        return folder
+
+    def remount(folder: Path, size: str) -> None:
+        subprocess.run(["mount", "-o", f"remount,size={size}", str(folder)], check=True)
+
+    mount.remount = remount
+    yield mount
+    for folder in reversed(mounted):
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_worker_with_a_full_disk_hands_its_tasks_to_a_worker_with_room(tmp_path, procs, tmpfs):
+    from .procs import free_port, serve_slow
+
+    root = tmp_path / "site"
+    truth = generate_site(root, SiteSpec(pages=8, images=120, depth=2, max_image_bytes=60_000, seed=16))
+    server, base_url = serve_slow(root, delay=0.03)  # slow enough that both workers get tasks
+    try:
+        small = tmpfs("small", "4m")
+        (small / "ballast").write_bytes(bytes(3 << 20))  # a disk mostly full already: 1 MB left
+        roomy = tmp_path / "roomy"
+        port = free_port()
+        seeds = tmp_path / "seeds.txt"
+        seeds.write_text(base_url + truth["start"] + "\n")
+        master = procs.start("master", str(seeds), "--listen", f"127.0.0.1:{port}", "--out", str(tmp_path / "out"),
+                             "--timeout", "5", env=KEY)
+        worker = ("worker", "--connect", f"127.0.0.1:{port}", "--threads", "4", "--reconnect-timeout", "30")
+        full = procs.start(*worker, "--out", str(small), "--name", "full", env=KEY)
+        room = procs.start(*worker, "--out", str(roomy), "--name", "room", env=KEY)
+        log = output(master, 120)
+        full_log, room_log = output(full, 30), output(room, 30)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert master.returncode == 0, log
+    assert full.returncode == 8, full_log
+    assert f"no space left in {small}: " in full_log and "bytes free" in full_log and "Traceback" not in full_log
+    assert room.returncode == 0, room_log
+    assert "worker full stopped: no space left in" in log
+    recs = records(tmp_path / "out")
+    assert len(recs) == len({r["url"] for r in recs}), "an image recorded twice"
+    stored = {r["url"]: r for r in recs if r["ok"]}
+    assert len(stored) == len(truth["images"]), [r for r in recs if not r["ok"]][:3]
+    assert any(r["worker"] == "full" for r in stored.values()), "the full worker stored nothing: no fault mid-crawl"
+    for rel, sha in truth["images"].items():
+        rec = stored[base_url + quote(rel, safe="/-._~")]
+        folder = small if rec["worker"] == "full" else roomy
+        assert hashlib.sha256((folder / rec["path"]).read_bytes()).hexdigest() == sha, rec
+
+
+def test_a_worker_whose_downloads_keep_failing_with_internal_errors_stops_and_hands_back(tmp_path, monkeypatch):
+    import threading
+
+    from crawler import worker as worker_mod
+    from crawler.board import ResultInbox, Task, TaskBoard
+    from crawler.config import EXIT_WORKER_FAULT, WorkerConfig
+    from crawler.queues import serve
+
+    key = KEY["CRAWLER_AUTHKEY"].encode()
+    board = TaskBoard(60)
+    board.results = inbox = ResultInbox(on_arrival=board.arrived)
+    board.add_many([Task(i, f"http://h.example/{i}.jpg", None) for i in range(1, 101)])
+    served = serve(board, inbox, ("127.0.0.1", 0), key)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug, or a sick interpreter")
+
+    monkeypatch.setattr(worker_mod, "_download_once", broken)
+    w = worker_mod.Worker(WorkerConfig(served.address, out=tmp_path, threads=4, name="w1"), key)
+    done = threading.Event()
+    threading.Thread(target=lambda: (w.run(), done.set()), daemon=True).start()
+    try:
+        assert done.wait(30), "the worker kept going"
+    finally:
+        served.stop()
+    assert w.exit_code == EXIT_WORKER_FAULT and "in a row failed with internal errors" in w.error
+    recorded = inbox.drain()
+    pending, leased = board.counts()
+    assert worker_mod.MAX_INTERNAL_STREAK <= len(recorded) <= worker_mod.MAX_INTERNAL_STREAK + 4 + 8
+    assert leased == 0 and pending == 100 - len(recorded)  # everything else handed back, not drained
+    assert "internal errors" in board.faults()["w1"]
+

@@ -135,3 +135,31 @@ def test_remove_stored_deletes_a_committed_file_and_nothing_outside(tmp_path):
     assert not (tmp_path / "h" / "a" / "dup.png").exists() and (tmp_path / "h" / "a").is_dir()
     with pytest.raises(ValueError):
         storage.remove_stored(tmp_path, "../outside.png")
+
+
+def _failing_write(err):
+    def write(fd, data):
+        raise OSError(err, os.strerror(err))
+    return write
+
+
+def test_a_full_disk_is_the_workers_own_fault_and_says_where_and_how_much_is_free(tmp_path, monkeypatch):
+    import errno
+    f = AtomicFile(tmp_path, "h/cat.jpg")
+    monkeypatch.setattr(storage.os, "write", _failing_write(errno.ENOSPC))
+    with pytest.raises(storage.LocalStorageError) as info:
+        f.write(b"abc")
+    f.abort()
+    line = info.value.describe(tmp_path)
+    assert line.startswith(f"no space left in {tmp_path}: ") and line.endswith(" bytes free"), line
+    assert os.listdir(tmp_path / "h") == []
+
+
+@pytest.mark.parametrize("err, local", [("EROFS", True), ("EACCES", True), ("EDQUOT", True), ("EIO", True),
+                                        ("ENAMETOOLONG", False), ("ELOOP", False), ("ENOTDIR", False)])
+def test_storage_errors_are_the_workers_own_or_the_urls(err, local):
+    import errno
+    code = getattr(errno, err)
+    exc = storage.storage_error("cannot write h/cat.jpg", OSError(code, os.strerror(code)))
+    assert isinstance(exc, StorageError) and isinstance(exc, storage.LocalStorageError) is local
+    assert exc.reason == "storage" and exc.errno == code and str(exc).startswith("cannot write h/cat.jpg: ")
