@@ -16,7 +16,8 @@ from . import __version__, authkey, config, logs, queues, urls
 from .progress import make_progress, use_live_display
 from .board import MAX_WAIT
 from .config import CrawlConfig, WorkerConfig, parse_address
-from .errors import AuthkeyError, AuthkeyTooOpenError, AuthkeyTooShortError, ConfigError, CrawlerError
+from .errors import (AuthkeyError, AuthkeyTooOpenError, AuthkeyTooShortError, ConfigError, CrawlerError,
+                     StateWriteError)
 
 log = logging.getLogger("crawler")
 
@@ -31,7 +32,9 @@ EPILOG_MAIN = """examples:
 
 exit codes: 0 done, 1 crawl failed, 2 bad arguments or seeds, 3 authkey missing,
             4 master unreachable, 5 authkey refused by the master, 6 authkey file
-            readable by others, 7 authkey too short, 130 stopped by Ctrl-C/SIGTERM"""
+            readable by others, 7 authkey too short, 8 worker stopped on a fault of
+            its own (its disk...), 9 master cannot write its manifest or journal,
+            130 stopped by Ctrl-C/SIGTERM"""
 
 
 def _crawl_options(p: argparse.ArgumentParser) -> None:
@@ -241,7 +244,8 @@ def run_master(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str,
     for line in summary.lines():
         log.info("%s", line)
     log.info("manifest: %s", cfg.out / config.MANIFEST_NAME)
-    _write_gallery(cfg.out)
+    if master.exit_code != config.EXIT_STATE_UNWRITABLE:  # no room for a gallery either
+        _write_gallery(cfg.out)
     if summary.interrupted:
         return EXIT_INTERRUPTED
     return master.exit_code
@@ -470,6 +474,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConnectError as exc:
         log.error("%s", exc)
         return EXIT_KEY_REFUSED
+    except StateWriteError as exc:
+        log.error("%s", exc)
+        return config.EXIT_STATE_UNWRITABLE
     except CrawlerError as exc:
         log.error("%s", exc)
         return EXIT_FAILED

@@ -71,6 +71,8 @@ EXIT_KEY_TOO_OPEN, EXIT_KEY_TOO_SHORT = 6, 7
 EXIT_WORKER_FAULT = 8
 """A worker stopped on a fault of its own (its storage failed, or downloads kept failing with
 internal errors) and handed its tasks back."""
+EXIT_STATE_UNWRITABLE = 9
+"""The master could not write its manifest or journal (a full disk...); the same command resumes."""
 EXIT_INTERRUPTED = 130
 
 MIN_AUTHKEY_BYTES = 16

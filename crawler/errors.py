@@ -25,6 +25,10 @@ class ConnectError(CrawlerError):
     """The master cannot be reached, or refused our key."""
 
 
+class StateWriteError(CrawlerError):
+    """The master cannot write its manifest or its journal (a full disk, a read-only one...)."""
+
+
 class FetchError(CrawlerError):
     """A download failed; `reason` is a short stable word for the manifest and the summary."""
 

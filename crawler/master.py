@@ -19,8 +19,8 @@ from typing import Callable
 from . import extract, fetch, manifest, naming, retry, urls
 from .state import Journal
 from .board import ResultInbox, Task, TaskBoard
-from .config import MANIFEST_NAME, MAX_CRAWL_DELAY, STATE_DIRNAME, CrawlConfig
-from .errors import FetchError, UnreachableError
+from .config import EXIT_STATE_UNWRITABLE, MANIFEST_NAME, MAX_CRAWL_DELAY, STATE_DIRNAME, CrawlConfig
+from .errors import FetchError, StateWriteError, UnreachableError
 from .messages import InvalidMessage, make_task, validate_result
 from .netguard import NetPolicy
 from .pagequeue import PageQueue
@@ -193,7 +193,10 @@ class Master:
     def run(self) -> Summary:
         started = time.monotonic()
         out = self.cfg.out
-        (out / STATE_DIRNAME).mkdir(parents=True, exist_ok=True)
+        try:
+            (out / STATE_DIRNAME).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateWriteError(f"cannot make {out / STATE_DIRNAME}: {exc.strerror or exc}") from exc
         manifest_path = out / MANIFEST_NAME
         journal_path = out / STATE_DIRNAME / JOURNAL_NAME
         if self.fresh:
@@ -227,18 +230,42 @@ class Master:
             if self.on_ready:
                 self.on_ready(self.served.address)
             completed = self._loop(pool)
+        except StateWriteError as exc:
+            self._state_failed(exc)
         finally:
             self.progress.close()
             pool.shutdown(wait=False, cancel_futures=True)
             self.board.finish_crawl()
-            if completed:
-                self._journal.set_meta("finished", "1")
-            self._journal.close()  # flushes the manifest first
+            self._close_state(completed)
             self._let_workers_go()
             self.served.stop()
-            self._manifest.close()
             self.summary.seconds = time.monotonic() - started
         return self.summary
+
+    def _state_failed(self, exc: StateWriteError) -> None:
+        """The manifest or the journal cannot be written: stop, saying so in one line."""
+        if self.exit_code != EXIT_STATE_UNWRITABLE:
+            self.exit_code = EXIT_STATE_UNWRITABLE
+            log.error("%s; stopping the crawl: what was written before stays, and the same command "
+                      "resumes once the disk has room", exc)
+
+    def _close_state(self, completed: bool) -> None:
+        """Commit what can be committed and close the journal and the manifest."""
+        ok = self.exit_code != EXIT_STATE_UNWRITABLE
+        try:
+            if ok:
+                self._journal.commit()  # flushes the manifest first
+                if completed:  # only once everything it counts is on disk
+                    self._journal.set_meta("finished", "1")
+        except StateWriteError as exc:
+            ok = False
+            self._state_failed(exc)
+        finally:
+            self._journal.close(commit=ok)
+        try:
+            self._manifest.close()  # lines the journal has not counted yet still help a resume
+        except StateWriteError as exc:
+            self._state_failed(exc)
 
     def _resume(self, manifest_path: Path) -> None:
         removed = manifest.repair(manifest_path)

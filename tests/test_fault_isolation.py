@@ -180,3 +180,77 @@ def test_a_worker_whose_downloads_keep_failing_with_internal_errors_stops_and_ha
     assert leased == 0 and pending == 100 - len(recorded)  # everything else handed back, not drained
     assert "internal errors" in board.faults()["w1"]
 
+
+@pytest.fixture
+def small_site(tmp_path_factory):
+    root = tmp_path_factory.mktemp("small_site")
+    truth = generate_site(root, SiteSpec(pages=8, images=120, depth=2, max_image_bytes=60_000, seed=16))
+    server, base_url = serve_directory(root)
+    yield root, truth, base_url
+    server.shutdown()
+    server.server_close()
+
+
+def test_run_into_a_full_disk_stops_without_a_traceback_and_resumes_once_there_is_room(small_site, tmp_path,
+                                                                                       procs, tmpfs):
+    root, truth, base_url = small_site
+    out = tmpfs("out", "1m")  # about half of the site's 2 MB
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text(base_url + truth["start"] + "\n")
+    cmd = ("run", str(seeds), "--workers", "2", "--out", str(out), "--timeout", "5")
+    first = procs.start(*cmd, env=KEY)
+    log = output(first, 120)
+    assert first.returncode != 0 and "Traceback" not in log, log
+    assert "no space left in" in log or "No space left on device" in log, log
+    assert 0 < sum(r["ok"] for r in records(out)) < len(truth["images"]), "the disk was full at once, or never"
+    assert not [r for r in records(out) if not r["ok"] and r["reason"] in ("storage", "internal")]
+    tmpfs.remount(out, "200m")
+    again = procs.start(*cmd, env=KEY)
+    log2 = output(again, 120)
+    assert again.returncode == 0 and "resuming the crawl" in log2, log2
+    check_complete(out, root, truth, base_url)
+
+
+def test_a_master_whose_disk_fills_stops_with_its_own_exit_code_and_the_same_command_resumes(
+        small_site, tmp_path, procs, tmpfs):
+    from .procs import free_port
+
+    root, truth, base_url = small_site
+    out = tmpfs("state", "4m")
+    port = free_port()
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text(base_url + truth["start"] + "\n")
+    master_cmd = ("master", str(seeds), "--listen", f"127.0.0.1:{port}", "--out", str(out), "--timeout", "5")
+    worker_cmd = ("worker", "--connect", f"127.0.0.1:{port}", "--out", str(tmp_path / "images"),
+                  "--reconnect-timeout", "30")
+    master = procs.start(*master_cmd, env=KEY)
+    from .procs import wait_for
+    wait_for(lambda: (out / "manifest.jsonl").exists(), 20, "the master to start")
+    free = _fill(out, leave=16 << 10)  # the journal and the manifest have 16 kB left
+    worker = procs.start(*worker_cmd, env=KEY)
+    log = output(master, 120)
+    assert master.returncode == 9, log
+    assert "Traceback" not in log and f"cannot write {out}/" in log and "resumes once the disk has room" in log, log
+    assert free > 0
+    output(worker, 30)
+    tmpfs.remount(out, "200m")
+    master2 = procs.start(*master_cmd, env=KEY)
+    worker2 = procs.start(*worker_cmd, env=KEY)
+    log2 = output(master2, 120)
+    assert master2.returncode == 0 and "resuming the crawl" in log2, log2
+    output(worker2, 30)
+    recs = records(out)
+    assert len(recs) == len({r["url"] for r in recs}), "an image recorded twice"
+    stored = {r["url"]: r for r in recs if r["ok"]}
+    for rel, sha in truth["images"].items():
+        rec = stored[base_url + quote(rel, safe="/-._~")]
+        assert hashlib.sha256((tmp_path / "images" / rec["path"]).read_bytes()).hexdigest() == sha, rec
+
+
+def _fill(folder: Path, leave: int) -> int:
+    """Take all but `leave` bytes of the filesystem folder is on; return what was free before."""
+    import os
+    st = os.statvfs(folder)
+    free = st.f_bavail * st.f_frsize
+    (folder / "ballast").write_bytes(bytes(max(0, free - leave)))
+    return free
