@@ -15,11 +15,13 @@ import hashlib
 import logging
 import os
 import random
+import stat
 import sys
 import threading
 import time
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 from .errors import CrawlerError
 from .naming import TEMP_SUFFIX, check_relative, is_temp_name, safe_join
@@ -29,6 +31,9 @@ log = logging.getLogger(__name__)
 _ROOT_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)  # the root itself may be a symlink the user made
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+# link(2) failing so: the filesystem has no hard links (FAT, some network and FUSE ones)
+_NO_HARD_LINKS = frozenset(e for e in (errno.EPERM, errno.EMLINK, getattr(errno, "ENOTSUP", None),
+                                       getattr(errno, "EOPNOTSUPP", None)) if e is not None)
 _HAVE_DIR_FD = os.open in os.supports_dir_fd and os.mkdir in os.supports_dir_fd and os.rename in os.supports_dir_fd
 
 
@@ -87,8 +92,10 @@ class AtomicFile:
         # the pid lets a worker starting on the same folder tell a live neighbour's file from a leftover
         self._tmp = f"{self._name}.{os.getpid()}-{random.getrandbits(32):08x}{TEMP_SUFFIX}"
         self._dir_fd = -1
+        self._root = os.fspath(root)
         self._dir_path = os.path.join(root, *parts[:-1])
         self.size = 0
+        self.kept = False  # commit() found these very bytes at the path already, and kept that file
         self.sha256 = hashlib.sha256()
         try:
             if _HAVE_DIR_FD:
@@ -118,18 +125,88 @@ class AtomicFile:
             fd, self._fd = self._fd, -1
             os.close(fd)
 
-    def commit(self) -> None:
+    def commit(self, fallback: Callable[[], str] | None = None) -> str:
+        """Put the file in place; return the path it is stored under.
+
+        Without `fallback`, whatever is at the path is replaced. With it, different bytes
+        at the path are never replaced (two URLs may share a plain path: see naming): ours
+        go to `fallback()` instead; and the same bytes at the path are kept (`self.kept`).
+        A symlink or anything else that is not a regular file is replaced, as ever.
+        """
         try:
             self._close_file()
-            if self._dir_fd >= 0:
-                os.rename(self._tmp, self._name, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
-            else:  # pragma: no cover
-                os.replace(os.path.join(self._dir_path, self._tmp), os.path.join(self._dir_path, self._name))
+            if fallback is None or self._dir_fd < 0:
+                self._rename_to(self._dir_fd, self._name)
+                return self.rel
+            try:  # a hard link fails where a name exists, atomically: no other writer slips in
+                os.link(self._tmp, self._name, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd,
+                        follow_symlinks=False)
+            except FileExistsError:
+                same = self._holds_these_bytes(self._name)
+                if same is None:
+                    self._rename_to(self._dir_fd, self._name)
+                    return self.rel
+                if same:
+                    self.kept = True
+                    os.unlink(self._tmp, dir_fd=self._dir_fd)
+                    return self.rel
+                return self._move_elsewhere(fallback())
+            except OSError as exc:
+                if exc.errno not in _NO_HARD_LINKS:
+                    raise
+                if self._holds_these_bytes(self._name) is False:  # no hard links here: look, then rename
+                    return self._move_elsewhere(fallback())
+                self._rename_to(self._dir_fd, self._name)
+                return self.rel
+            os.unlink(self._tmp, dir_fd=self._dir_fd)
+            return self.rel
         except OSError as exc:
             self.abort()
             raise storage_error(f"cannot store {self.rel}", exc) from exc
         finally:
             self._close_dir()
+
+    def _rename_to(self, dir_fd: int, name: str) -> None:
+        if self._dir_fd >= 0:
+            os.rename(self._tmp, name, src_dir_fd=self._dir_fd, dst_dir_fd=dir_fd)
+        else:  # pragma: no cover
+            os.replace(os.path.join(self._dir_path, self._tmp), os.path.join(self._dir_path, name))
+
+    def _holds_these_bytes(self, name: str) -> bool | None:
+        """Does the regular file `name` in our folder hold exactly our bytes? None: not a regular file."""
+        try:
+            fd = os.open(name, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0), dir_fd=self._dir_fd)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # a symlink
+                return None
+            raise
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            if st.st_size != self.size:
+                return False
+            digest = hashlib.sha256()
+            while chunk := os.read(fd, 1 << 16):
+                digest.update(chunk)
+            return digest.digest() == self.sha256.digest()
+        finally:
+            os.close(fd)
+
+    def _move_elsewhere(self, rel: str) -> str:
+        """Store ours under rel instead (a hashed name, unique to the URL: replacing is fine there)."""
+        parts = check_relative(rel)
+        if parts[:-1] == self.rel.split("/")[:-1]:  # the same folder: nearly always
+            self._rename_to(self._dir_fd, parts[-1])
+        else:
+            dir_fd = _open_folder(self._root, parts[:-1])
+            try:
+                self._rename_to(dir_fd, parts[-1])
+            finally:
+                os.close(dir_fd)
+        return rel
 
     def abort(self) -> None:
         try:

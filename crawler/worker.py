@@ -110,21 +110,24 @@ def _download_once(task: dict, cfg: WorkerConfig, client, start: float, attempt:
                 raise FilteredError(f"{out.size} bytes is below --min-bytes {task['min_bytes']}",
                                     status=body.status, final_url=body.final_url)
             sha = out.sha256.hexdigest()
-            out.commit()
+            # http://h/a.jpg and https://h/a.jpg share a path: other bytes there are not replaced
+            rel = out.commit(fallback=lambda: naming.hashed_path(task["url"], kind))
         except BaseException:
             out.abort()
             raise
-        # Claimed once committed, so that a copy the content index names is on disk: claimed
-        # before, another worker with the same bytes could find the first copy missing (still
-        # being renamed into place) and keep its own as well.
-        try:
-            first = storage.claim_content(cfg.out, urlsplit(task["url"]).hostname or "", sha, rel)
-        except BaseException:
-            with contextlib.suppress(CrawlerError):
-                storage.remove_stored(cfg.out, rel)
-            raise
-        if first is not None:
-            storage.remove_stored(cfg.out, rel)  # the same bytes from this site are stored already
+        first = None
+        if not out.kept:  # kept: these very bytes were at our path already, stored for another URL
+            # Claimed once committed, so that a copy the content index names is on disk: claimed
+            # before, another worker with the same bytes could find the first copy missing (still
+            # being renamed into place) and keep its own as well.
+            try:
+                first = storage.claim_content(cfg.out, urlsplit(task["url"]).hostname or "", sha, rel)
+            except BaseException:
+                with contextlib.suppress(CrawlerError):
+                    storage.remove_stored(cfg.out, rel)
+                raise
+            if first is not None:
+                storage.remove_stored(cfg.out, rel)  # the same bytes from this site are stored already
         return make_result(task, ok=True, worker=cfg.name, elapsed=time.perf_counter() - start,
                            final_url=body.final_url, path=first or rel, nbytes=out.size, sha256=sha,
                            content_type=body.content_type, status=body.status, attempts=attempt,

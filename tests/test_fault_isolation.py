@@ -254,3 +254,59 @@ def _fill(folder: Path, leave: int) -> int:
     free = st.f_bavail * st.f_frsize
     (folder / "ballast").write_bytes(bytes(max(0, free - leave)))
     return free
+
+
+def test_http_and_https_urls_sharing_a_path_never_overwrite_each_others_bytes(tmp_path, procs):
+    """http://h/a.png and https://h/a.png share the plain path h/a.png (naming.py's decision);
+    when their bytes differ, the second one is stored under its hashed name."""
+    import os
+    import ssl
+    import threading
+    from functools import partial
+
+    from crawler import imagegen
+    from crawler.demo import QuietHandler, StaticServer
+
+    trustme = pytest.importorskip("trustme")
+    address = "127.0.15.80"
+    sites = {"http": tmp_path / "plain", "https": tmp_path / "tls"}
+    for name, root in sites.items():
+        root.mkdir()
+        (root / "a.png").write_bytes(imagegen.png(8, 8, 1 if name == "http" else 2))
+    (sites["http"] / "index.html").write_text(f'<img src="/a.png"><img src="https://{address}/a.png">')
+    servers, serving = [], []
+    try:
+        for name, port in (("http", 80), ("https", 443)):
+            try:
+                servers.append(StaticServer((address, port), partial(QuietHandler, directory=str(sites[name]))))
+            except OSError as exc:
+                pytest.skip(f"cannot listen on {address}:{port} (default ports need root): {exc.strerror}")
+        ca = trustme.CA()
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ca.issue_cert(address).configure_cert(ctx)
+        servers[1].socket = ctx.wrap_socket(servers[1].socket, server_side=True)
+        for s in servers:
+            threading.Thread(target=s.serve_forever, daemon=True).start()
+            serving.append(s)
+        bundle = tmp_path / "ca.pem"
+        ca.cert_pem.write_to_path(str(bundle))
+        seeds = tmp_path / "seeds.txt"
+        seeds.write_text(f"http://{address}/index.html\n")
+        out = tmp_path / "out"
+        # the CA for either transport: the ssl module's default paths, or requests'
+        env = {**KEY, "SSL_CERT_FILE": str(bundle), "REQUESTS_CA_BUNDLE": str(bundle)}
+        p = procs.start("run", str(seeds), "--workers", "2", "--out", str(out), "--timeout", "5", env=env)
+        log = output(p, 60)
+    finally:
+        for s in servers:
+            if s in serving:
+                s.shutdown()
+            s.server_close()
+    assert p.returncode == 0, log
+    recs = {r["url"]: r for r in records(out)}
+    http, https = recs[f"http://{address}/a.png"], recs[f"https://{address}/a.png"]
+    assert http["ok"] and https["ok"], (http, https)
+    assert http["path"] != https["path"] and f"{address}/a.png" in (http["path"], https["path"])
+    for rec, root in ((http, sites["http"]), (https, sites["https"])):
+        assert (out / rec["path"]).read_bytes() == (root / "a.png").read_bytes(), rec
+    assert not [n for n in os.listdir(out / address) if n.endswith(".crawler-part")]

@@ -163,3 +163,36 @@ def test_storage_errors_are_the_workers_own_or_the_urls(err, local):
     exc = storage.storage_error("cannot write h/cat.jpg", OSError(code, os.strerror(code)))
     assert isinstance(exc, StorageError) and isinstance(exc, storage.LocalStorageError) is local
     assert exc.reason == "storage" and exc.errno == code and str(exc).startswith("cannot write h/cat.jpg: ")
+
+
+def _committed(root, rel, data, fallback):
+    f = AtomicFile(root, rel)
+    f.write(data)
+    return f, f.commit(fallback=lambda: fallback)
+
+
+def test_other_bytes_at_a_shared_path_are_never_replaced_the_second_goes_to_its_fallback(tmp_path):
+    first, rel1 = _committed(tmp_path, "h/a.jpg", b"from http", "h/a~1111.jpg")
+    second, rel2 = _committed(tmp_path, "h/a.jpg", b"from https", "h/a~2222.jpg")
+    assert (rel1, rel2) == ("h/a.jpg", "h/a~2222.jpg") and not first.kept and not second.kept
+    assert (tmp_path / "h/a.jpg").read_bytes() == b"from http"
+    assert (tmp_path / "h/a~2222.jpg").read_bytes() == b"from https"
+    assert sorted(os.listdir(tmp_path / "h")) == ["a.jpg", "a~2222.jpg"]  # no temporary file left
+
+
+def test_the_same_bytes_at_the_path_are_kept_and_a_fallback_elsewhere_is_made(tmp_path):
+    _committed(tmp_path, "h/a.jpg", b"same", "unused")
+    again, rel = _committed(tmp_path, "h/a.jpg", b"same", "unused")
+    assert rel == "h/a.jpg" and again.kept and os.listdir(tmp_path / "h") == ["a.jpg"]
+    _, rel = _committed(tmp_path, "h/a.jpg", b"other", "h/deeper/a~3333.jpg")
+    assert rel == "h/deeper/a~3333.jpg" and (tmp_path / rel).read_bytes() == b"other"
+
+
+def test_a_symlink_at_a_shared_path_is_replaced_not_kept_or_followed(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"same")
+    (tmp_path / "root" / "h").mkdir(parents=True)
+    (tmp_path / "root" / "h" / "a.jpg").symlink_to(victim)
+    f, rel = _committed(tmp_path / "root", "h/a.jpg", b"same", "h/a~4444.jpg")
+    assert rel == "h/a.jpg" and not f.kept and not (tmp_path / "root" / rel).is_symlink()
+    assert victim.read_bytes() == b"same"
