@@ -221,7 +221,7 @@ def _install_stop_handlers(stop, *, hard_exit_code: int) -> None:
 
 
 def run_master(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str, int], *,
-               on_ready=None, should_abort=None, fresh: bool = False) -> int:
+               on_ready=None, should_abort=None, fresh: bool = False, workers_pending=None) -> int:
     from .master import Master
 
     def announce(address):
@@ -236,7 +236,7 @@ def run_master(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str,
             on_ready(address)
 
     master = Master(cfg, key, listen, on_ready=announce, should_abort=should_abort, fresh=fresh,
-                    progress=make_progress(live=CONSOLE.get("console") is not None, console=CONSOLE.get("console")))
+                    workers_pending=workers_pending, progress=make_progress(live=CONSOLE.get("console") is not None, console=CONSOLE.get("console")))
     _install_stop_handlers(master.request_stop, hard_exit_code=EXIT_INTERRUPTED)
     summary = master.run()
     if master.already_finished:
@@ -337,7 +337,7 @@ def run_local(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str, 
 
     try:
         code = run_master(cfg, key, key_source, listen, on_ready=start_workers, should_abort=all_workers_gone,
-                          fresh=fresh)
+                          fresh=fresh, workers_pending=lambda: any(p.poll() is None for p in procs))
     finally:
         for p in forked:
             p.cancel()  # the master never listened (say, the crawl was finished already): they exit

@@ -288,6 +288,12 @@ class Worker:
                         self._fail(EXIT_UNREACHABLE, f"could not {verb} the master at {format_address(self.cfg.address)} "
                                       f"for {self.reconnect_timeout:.0f} s ({_why(exc)}); giving up")
                         return
+                    if self._stopping.is_set():  # told to stop (SIGTERM): no master to give anything back to
+                        if not self.exit_code:
+                            self.exit_code = EXIT_INTERRUPTED
+                        log.warning("stopping while the master is unreachable; %d result(s) not delivered "
+                                    "(their tasks are handed out again when their leases end)", len(self._outbox))
+                        return
                     if backoff == 0.2:
                         log.warning("master at %s unreachable (%s); retrying for up to %.0f s",
                                     format_address(self.cfg.address), _why(exc), self.reconnect_timeout)
@@ -476,7 +482,7 @@ class Worker:
         self._activity.clear()
 
     def _sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
+        self._stopping.wait(seconds)  # a stop request cuts it short
 
     def _fail(self, code: int, message: str) -> None:
         self.exit_code, self.error = code, message

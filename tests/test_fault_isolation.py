@@ -310,3 +310,51 @@ def test_http_and_https_urls_sharing_a_path_never_overwrite_each_others_bytes(tm
     for rec, root in ((http, sites["http"]), (https, sites["https"])):
         assert (out / rec["path"]).read_bytes() == (root / "a.png").read_bytes(), rec
     assert not [n for n in os.listdir(out / address) if n.endswith(".crawler-part")]
+
+
+def test_a_local_worker_that_connects_after_a_short_crawl_ended_is_told_to_stop(tmp_path):
+    """The slow end: a worker of `crawler run` still on its way when a short crawl ends found the
+    master gone and retried, while `crawler run` waited 10 s for it and 5 s more after SIGTERM."""
+    import threading
+
+    from crawler.config import CrawlConfig, WorkerConfig
+    from crawler.master import Master
+    from crawler.worker import Worker
+
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("<p>no images here</p>")
+    server, base_url = serve_directory(tmp_path / "site")
+    key = KEY["CRAWLER_AUTHKEY"].encode()
+    late_done = threading.Event()
+    master = Master(CrawlConfig(seeds=(base_url + "index.html",), out=tmp_path / "out"), key, ("127.0.0.1", 0),
+                    workers_pending=lambda: not late_done.is_set())
+    finished = threading.Event()
+    threading.Thread(target=lambda: (master.run(), finished.set()), daemon=True).start()
+    try:
+        from .procs import wait_for
+        wait_for(lambda: master.served and master.board.status()["finished"], 20, "the crawl to end")
+        late = Worker(WorkerConfig(master.served.address, out=tmp_path / "w", name="late"), key, reconnect_timeout=3)
+        started = time.monotonic()
+        code = late.run()
+        late_done.set()
+        assert finished.wait(10)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 0 and late.error is None, late.error
+    assert time.monotonic() - started < 2
+
+
+def test_a_worker_stopped_while_its_master_is_unreachable_exits_at_once(tmp_path, procs, refusing):
+    import signal
+
+    port = refusing()
+    w = procs.start("worker", "--connect", f"127.0.0.1:{port}", "--out", str(tmp_path), "--reconnect-timeout", "60",
+                    env=KEY)
+    line = w.stdout.readline().decode()
+    assert "unreachable" in line, line
+    stopped = time.monotonic()
+    w.send_signal(signal.SIGTERM)
+    log = line + output(w, 30)
+    assert w.returncode == 130 and time.monotonic() - stopped < 3, log
+    assert "stopping while the master is unreachable" in log and "Traceback" not in log
