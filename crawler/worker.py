@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import fetch, imagetype, naming, retry, storage, urls
+from . import contentindex, fetch, imagetype, naming, retry, storage, urls
 from .concurrency import DownloadGate
 from .config import EXIT_INTERRUPTED, EXIT_KEY_REFUSED, EXIT_UNREACHABLE, EXIT_WORKER_FAULT, WorkerConfig
 from .errors import ConnectError, CrawlerError, FetchError, FilteredError, NotAnImageError
@@ -121,7 +121,7 @@ def _download_once(task: dict, cfg: WorkerConfig, client, start: float, attempt:
             # before, another worker with the same bytes could find the first copy missing (still
             # being renamed into place) and keep its own as well.
             try:
-                first = storage.claim_content(cfg.out, urlsplit(task["url"]).hostname or "", sha, rel)
+                first = contentindex.claim(cfg.out, urlsplit(task["url"]).hostname or "", sha, rel)
             except BaseException:
                 with contextlib.suppress(CrawlerError):
                     storage.remove_stored(cfg.out, rel)

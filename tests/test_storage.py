@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 
-from crawler import storage
+from crawler import contentindex, storage
 from crawler.storage import AtomicFile, StorageError, remove_partials
 
 
@@ -107,12 +107,12 @@ def test_a_claim_found_empty_is_waited_for_not_taken_over(tmp_path):
     import threading
     import time
 
-    from crawler import storage
+    from crawler import contentindex, storage
     (tmp_path / "h").mkdir()
     (tmp_path / "h" / "first.png").write_bytes(b"same")
     (tmp_path / "h" / "second.png").write_bytes(b"same")
     sha = "ab" * 32
-    entry = tmp_path / storage.CONTENT_INDEX / "ab" / f"{sha}@h"
+    entry = tmp_path / contentindex.CONTENT_INDEX / "ab" / f"{sha}@h"
     entry.parent.mkdir(parents=True)
     entry.write_text("")  # another worker created the entry and is about to write its path
 
@@ -122,13 +122,13 @@ def test_a_claim_found_empty_is_waited_for_not_taken_over(tmp_path):
 
     t = threading.Thread(target=finish_claim)
     t.start()
-    assert storage.claim_content(tmp_path, "h", sha, "h/second.png") == "h/first.png"
+    assert contentindex.claim(tmp_path, "h", sha, "h/second.png") == "h/first.png"
     t.join()
     assert entry.read_text() == "h/first.png"
 
 
 def test_remove_stored_deletes_a_committed_file_and_nothing_outside(tmp_path):
-    from crawler import storage
+    from crawler import contentindex, storage
     with AtomicFile(tmp_path, "h/a/dup.png") as f:
         f.write(b"x")
     storage.remove_stored(tmp_path, "h/a/dup.png")
