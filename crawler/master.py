@@ -27,6 +27,7 @@ from .pagequeue import PageQueue
 from .politeness import HostGate
 from .progress import LineProgress
 from .robots import MAX_ROBOTS_BYTES, Robots, origin_of
+from .workerwatch import WorkerWatch
 from .queues import Served, format_address, serve
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,6 @@ JOURNAL_NAME = "state.sqlite"
 TICK_SECONDS = 0.1  # progress, status and the workers-gone check, at most this often
 STOP_GRACE_SECONDS = 5.0
 """After the crawl ends (or Ctrl-C), how long to wait for workers to collect the stop message."""
-WORKER_GONE_SECONDS = 15.0
-"""A worker silent for this long no longer counts as connected (they call every 5 s at least)."""
 
 
 @dataclass
@@ -166,6 +165,7 @@ class Master:
                                      "allow_private": self.policy.allow_private}
         self._pages_per_host: Counter = Counter()
         self.inbox = ResultInbox(on_arrival=self.board.arrived)
+        self.watch = WorkerWatch(self.board)
         self.board.results = self.inbox
         self.summary = Summary()
         self.served: Served | None = None
@@ -183,7 +183,6 @@ class Master:
         self._manifest: manifest.ManifestWriter | None = None
         self._journal: Journal | None = None
         self._max_pages_warned = False
-        self._alone_since: float | None = None  # since when no worker is connected (-1: said so)
         self.exit_code = 0
 
     # -- public --------------------------------------------------------------------
@@ -336,7 +335,7 @@ class Master:
             now = time.monotonic()
             if now >= next_tick:  # the loop turns once per batch of results: look around less often
                 next_tick = now + TICK_SECONDS
-                self._watch_workers()
+                self.watch.tick()
                 self._progress()
                 abort = self.should_abort() if self.should_abort else None
                 if abort:
@@ -625,30 +624,6 @@ class Master:
                 return
             time.sleep(0.05)
 
-    def _connected_workers(self) -> int:
-        """Workers heard from lately that have not stopped on a fault."""
-        now, faults = time.monotonic(), self.board.faults()
-        return sum(1 for w, t in list(self.board.workers.items())
-                   if now - t < WORKER_GONE_SECONDS and w not in faults and w != "anonymous")
-
-    def _watch_workers(self) -> None:
-        """Say when a worker stops on a fault of its own, and when no worker is left for what waits."""
-        for worker, why in self.board.take_faults():
-            log.warning("worker %s stopped: %s (its tasks go to the other workers)", worker, why)
-        pending, leased = self.board.counts()
-        if self._connected_workers():
-            self._alone_since = None
-            return
-        if not pending or leased or not self.board.workers:
-            return
-        if self._alone_since is None:  # a worker's restart takes a moment: say so only if it lasts
-            self._alone_since = time.monotonic()
-        elif self._alone_since > 0 and time.monotonic() - self._alone_since > WORKER_GONE_SECONDS:
-            self._alone_since = -1.0  # said once, until a worker comes back
-            stops = "; ".join(f"{w}: {why}" for w, why in self.board.faults().items())
-            log.warning("no worker is left for the %d image(s) that wait%s; start a worker, or stop with "
-                        "Ctrl-C (the same command resumes)", pending, f" ({stops})" if stops else "")
-
     def _progress(self) -> None:
         pending, leased = self.board.counts()
         s = self.summary
@@ -661,7 +636,7 @@ class Master:
             "images_ok": s.images_ok, "images_failed": sum(s.images_failed.values()),
             "images_queued": pending + sum(len(t) for t in self._parked.values()), "images_leased": leased,
             "bytes": s.bytes, "rate": (s.images_ok - self._images_ok_at_start) / max(elapsed, 1e-9),
-            "workers_connected": self._connected_workers(),
+            "workers_connected": self.watch.connected(),
             "failures": dict(s.images_failed.most_common(5)),
         }
         self.board.master_stats = stats
