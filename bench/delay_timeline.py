@@ -14,7 +14,6 @@ start-up, ramp-up, steady state and shutdown.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -52,7 +51,7 @@ def one_run(root: Path, start_path: str, repo: Path, work: Path) -> dict:
         time.sleep(0.5)  # the server's last dump
     finally:
         server.stop()
-    result = timeline(json.loads(log_path.read_text()), started, wall)
+    result = timeline([sent for _, sent in servers.read_log(log_path)], started, wall)
     result["exit"] = code
     return result
 

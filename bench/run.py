@@ -51,6 +51,7 @@ WORKERS = 2
 DELAY = 0.05
 JITTER = {"delay50": 0.0, "jitter50": 0.04}  # the delay scenarios: each response held DELAY ± this
 TOOLS = ("ours", "classic", "wget")
+BASELINE: dict[str, Path] = {}  # --baseline DIR: the tool "base" is ours as checked out in DIR
 SAMPLE_SECONDS = 0.05
 MB = 1e6
 
@@ -165,7 +166,7 @@ def _wget_escape(rel: str) -> str:
 def stored_files(tool: str, out: Path, base_url: str, truth: dict) -> dict[str, Path | None]:
     """truth relpath -> the file the tool's layout says it is stored in (None: not recorded)."""
     urls = {rel: base_url + quote(rel) for rel in truth["images"]}
-    if tool == "ours":
+    if tool in ("ours", "base"):
         recs = {}
         manifest = out / "manifest.jsonl"
         if manifest.is_file():
@@ -221,7 +222,7 @@ def evaluate(tool: str, out: Path, base_url: str, truth: dict, sizes: dict[str, 
                 elsewhere += 1
     result = {"correct": correct, "total": len(truth["images"]), "bytes": nbytes, "wrong": len(wrong),
               "missing": len(missing), "missing_sample": sorted(missing)[:8], "stored_elsewhere": elsewhere}
-    if tool == "ours":
+    if tool in ("ours", "base"):
         result["traps"] = check_traps(out, base_url, truth, trap)
     return result
 
@@ -255,7 +256,7 @@ def check_traps(out: Path, base_url: str, truth: dict, trap: traps.Traps | None 
 # --- running the tools ---------------------------------------------------------------------
 
 def command(tool: str, start_url: str, out: Path, work: Path, workers: int = WORKERS) -> list[str]:
-    if tool == "ours":
+    if tool in ("ours", "base"):  # base runs from its own checkout (cwd), so `-m crawler` is its code
         seeds = work / "seeds.txt"
         seeds.write_text(start_url + "\n")
         # --allow-private: the traps' refusing image host is another loopback address
@@ -270,12 +271,15 @@ def command(tool: str, start_url: str, out: Path, work: Path, workers: int = WOR
 
 
 def run_one(tool: str, server: servers.Server, root: Path, truth: dict, sizes: dict[str, int], work: Path,
-            timeout: float, keep: bool) -> dict:
+            timeout: float, keep: bool, answers_log: Path | None = None) -> dict:
     run_dir = Path(tempfile.mkdtemp(prefix=f"{tool}-", dir=work))
     out = run_dir / "out"
     with traps.Traps(root, urlparse(server.base_url).hostname) as trap:  # the start page links them
         cmd = command(tool, server.base_url + traps.PAGE, out, run_dir)
-        m = measure(cmd, cwd=REPO, log=run_dir / "log.txt", timeout=timeout)
+        started = time.monotonic()
+        m = measure(cmd, cwd=BASELINE.get(tool, REPO), log=run_dir / "log.txt", timeout=timeout)
+        if answers_log is not None:
+            m.update(server_side(answers_log, started, time.monotonic(), m["wall_s"]))
         ev = evaluate(tool, out, server.base_url, truth, sizes, trap)
     m.update(ev)
     # wget exits 8 when some URL answered 4xx/5xx and 4 when some could not be reached, which
@@ -298,6 +302,20 @@ def run_one(tool: str, server: servers.Server, root: Path, truth: dict, sizes: d
     return m
 
 
+def server_side(answers_log: Path, start: float, end: float, wall: float) -> dict:
+    """What the delay server saw of one run: requests answered, the most in its hands at once,
+    and the efficiency against what --per-host allows: requests x DELAY / per-host / wall
+    (1.0: the per-host budget was busy all the time; with jitter DELAY is the mean hold)."""
+    time.sleep(0.5)  # the server writes its log every 0.2 s
+    try:
+        held = servers.read_log(answers_log)
+    except (OSError, ValueError):
+        return {}
+    load = servers.load_between(held, start, end)
+    load["efficiency"] = load["requests"] * DELAY / crawler_config.DEFAULT_PER_HOST / wall if wall else 0.0
+    return load
+
+
 # --- reporting -----------------------------------------------------------------------------
 
 METRICS = (("images_per_s", "images/s", "{:.0f}"), ("mb_per_s", "MB/s", "{:.1f}"),
@@ -309,6 +327,10 @@ def summarize(runs: list[dict]) -> dict:
     for key in ("correct", "wall_s", "cpu_s", *[k for k, _, _ in METRICS]):
         vals = [r[key] for r in runs]
         s[key] = {"median": statistics.median(vals), "min": min(vals), "max": max(vals)}
+    for key in ("requests", "peak_in_flight", "efficiency"):  # the delay scenarios' server side
+        vals = [r[key] for r in runs if key in r]
+        if vals:
+            s[key] = {"median": statistics.median(vals), "min": min(vals), "max": max(vals)}
     s["total"] = runs[0]["total"]
     s["all_exit_ok"] = all(r["exit_ok"] for r in runs)
     s["cpu_check_ok"] = all(r["cpu_check_ok"] for r in runs)
@@ -338,6 +360,12 @@ def print_table(name: str, scen: dict) -> None:
     for peer, r in scen["ratios"].items():
         print(f"  ours vs {peer}: {r['images_per_s']:.2f}x the images/s, {r['cpu_per_image']:.2f}x the CPU per image"
               f" ({'less' if r['cpu_per_image'] < 1 else 'more'} CPU), {r['peak_rss']:.2f}x the peak RSS")
+    for tool, s in summ.items():
+        if "efficiency" in s:
+            print(f"  {tool} at the server: {_cell(s['requests'], '{:.0f}')} requests, at most "
+                  f"{s['peak_in_flight']['max']} in flight at once; requests x {DELAY * 1000:.0f} ms"
+                  f"{' (mean)' if JITTER[name] else ''} / --per-host {crawler_config.DEFAULT_PER_HOST} / wall = "
+                  f"{_cell({k: 100 * v for k, v in s['efficiency'].items()}, '{:.0f}')}%")
     if "ceiling" in scen:
         c = scen["ceiling"]
         print(f"  ceiling: {c['in_flight']} downloads in flight (min({WORKERS} workers x {c['threads']} threads, "
@@ -363,7 +391,7 @@ def notes_for(tool: str, runs: list[dict]) -> list[str]:
         if not r["cpu_check_ok"]:
             notes.append(f"{tool}: getrusage CPU {r['cpu_s']:.2f} s is below psutil's sampled "
                          f"{r['cpu_sampled_s']:.2f} s: some process was not reaped, its CPU is missing")
-        if tool == "ours" and not r["traps"]["ok"]:
+        if tool in ("ours", "base") and not r["traps"]["ok"]:
             notes.append("ours traps: " + "; ".join(r["traps"]["problems"]))
     return sorted(set(notes), key=notes.index)
 
@@ -379,13 +407,15 @@ def run_scenario(name: str, root: Path, truth: dict, sizes: dict[str, int], tool
         else:
             raise SystemExit("nginx is not installed and --no-python-fallback was given")
     else:
-        server = servers.start_delay(root, DELAY, jitter=JITTER[name])
+        answers_log = work / f"{name}-answers.json"
+        server = servers.start_delay(root, DELAY, jitter=JITTER[name], log_path=answers_log)
     print(f"\n[{name}] server: {server.kind} at {server.base_url}", flush=True)
     runs: dict[str, list[dict]] = {t: [] for t in tools}
     try:
         for rnd in range(1, rounds + 1):
             for tool in tools:
-                r = run_one(tool, server, root, truth, sizes, work, timeout, keep)
+                r = run_one(tool, server, root, truth, sizes, work, timeout, keep,
+                            None if name == "loopback" else answers_log)
                 r["round"] = rnd
                 runs[tool].append(r)
                 print(f"  round {rnd} {tool:8s} {r['correct']:5d}/{r['total']} images  {r['wall_s']:7.2f} s wall  "
@@ -418,11 +448,11 @@ def run_scenario(name: str, root: Path, truth: dict, sizes: dict[str, int], tool
     return scen
 
 
-def git_state() -> dict:
+def git_state(repo: Path = REPO) -> dict:
     """The commit the crawler code is at (other work may change it between runs)."""
     def git(*args: str) -> str:
         try:
-            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10).stdout.strip()
+            return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=10).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return ""
     return {"commit": git("rev-parse", "--short", "HEAD") or "unknown",
@@ -473,6 +503,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="both: loopback and delay50; all: the three (default: %(default)s)")
     ap.add_argument("--quick", action="store_true", help="a small site (20 pages, 100 images): a smoke run")
     ap.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset of %(default)s")
+    ap.add_argument("--baseline", type=Path, default=None, metavar="DIR",
+                    help="also run ours as checked out in DIR (e.g. `git worktree add DIR main`), as the tool "
+                         "'base', interleaved with the others: before and after a change in one run")
     ap.add_argument("--keep", action="store_true", help="keep each run's output folder (printed in the JSON)")
     ap.add_argument("--timeout", type=float, default=None, help="seconds one run may take (default: 120 quick, 1200 full)")
     ap.add_argument("--json", type=Path, default=BENCH / "results" / "latest.json", help="where to write the results")
@@ -489,6 +522,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(truth['broken'])} broken image links, {len(truth['not_images'])} non-image; {root}")
 
     tools = [t for t in a.tools.split(",") if t]
+    if a.baseline is not None:
+        BASELINE["base"] = a.baseline.resolve()
+        tools.insert(tools.index("ours") + 1 if "ours" in tools else 0, "base")
+        print(f"baseline 'base': {BASELINE['base']} at commit {git_state(BASELINE['base'])['commit']}")
     if "wget" in tools and not shutil.which("wget"):
         print("wget: missing (not on PATH), skipped")
         tools.remove("wget")
@@ -498,9 +535,12 @@ def main(argv: list[str] | None = None) -> int:
                "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
                "site": {"spec": asdict(spec), "key": site_key(spec), "images": len(truth["images"]),
                         "megabytes": total_mb, "pages": len(truth["pages"])},
-               "git": git_state(), "workers": WORKERS, "scenarios": {}}
+               "git": git_state(), "workers": WORKERS, "scenarios": {},
+               "baseline": {str(p): git_state(p) for p in BASELINE.values()}}
     print(f"crawler code: commit {results['git']['commit']}{' + uncommitted changes' if results['git']['dirty'] else ''}")
     print(byte_compile(REPO))
+    for extra in BASELINE.values():
+        print(byte_compile(extra))
     out_root = a.out_root or default_out_root()
     work = Path(tempfile.mkdtemp(prefix="crawler-bench-", dir=out_root))
     results["out_root"] = {"path": str(out_root), "filesystem": filesystem_of(work)}

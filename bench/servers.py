@@ -186,10 +186,12 @@ class DelayServer:
         self.delay = delay
         self.jitter = min(jitter, delay)
         self._random = random.Random(seed)
-        # with log_path, when each answer was handed to the socket (time.monotonic), written
-        # there as a JSON list every 0.2 s (bench/delay_timeline.py reads it)
+        # with log_path, when each request arrived and its answer was handed to the socket
+        # (time.monotonic), appended there as JSON lines `[arrived, sent]` every 0.2 s
+        # (bench/delay_timeline.py and bench/run.py read them with read_log)
         self.log_path = log_path
-        self.sent: list[float] = []
+        self.held: list[tuple[float, float]] = []
+        self._logged = 0
 
     def _resolve(self, target: str) -> Path | None:
         path = unquote(urlsplit(target).path, errors="strict")
@@ -249,7 +251,7 @@ class DelayServer:
                 wait = due - loop.time()
                 if wait > 0:
                     await asyncio.sleep(wait)
-                await self._send(writer, answer[0], answer[1], answer[2], method == "HEAD", keep)
+                await self._send(writer, answer[0], answer[1], answer[2], method == "HEAD", keep, arrived)
                 if not keep:
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -260,7 +262,8 @@ class DelayServer:
             except Exception:
                 pass
 
-    async def _send(self, writer, status: int, body: bytes, ctype: str, head_only: bool, keep: bool) -> None:
+    async def _send(self, writer, status: int, body: bytes, ctype: str, head_only: bool, keep: bool,
+                    arrived: float | None = None) -> None:
         reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}[status]
         hdr = (f"HTTP/1.1 {status} {reason}\r\nServer: bench-delay\r\nDate: {formatdate(usegmt=True)}\r\n"
                f"Content-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
@@ -268,14 +271,19 @@ class DelayServer:
         if self.log_path is not None:
             # noted before the write: noted after drain(), the client could already hold the
             # answer, and the server's own start-up check then counted as a crawl's answer
-            self.sent.append(time.monotonic())
+            now = time.monotonic()  # the loop's clock is time.monotonic() too
+            self.held.append((now if arrived is None else arrived, now))
         writer.write(hdr if head_only else hdr + body)
         await writer.drain()
 
     async def _dump_log(self) -> None:
         while True:
             await asyncio.sleep(0.2)
-            Path(self.log_path).write_text(json.dumps(self.sent))
+            new = self.held[self._logged:]
+            if new:  # appended, not rewritten: a long benchmark's log would cost the loop more and more
+                with open(self.log_path, "a") as f:
+                    f.write("".join(json.dumps(entry) + "\n" for entry in new))
+                self._logged += len(new)
 
     async def serve(self, port: int, ready=None) -> None:
         server = await asyncio.start_server(self.handle, "127.0.0.1", port, backlog=512)
@@ -285,6 +293,23 @@ class DelayServer:
             ready.send(server.sockets[0].getsockname()[1])
         async with server:
             await server.serve_forever()
+
+
+def read_log(path: Path) -> list[tuple[float, float]]:
+    """A delay server's log: (arrived, sent) of every answer, in the order sent."""
+    return [tuple(json.loads(line)) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def load_between(held: list, start: float, end: float) -> dict:
+    """From a delay server's log: the requests answered between start and end (monotonic)
+    and the most that were in the server's hands at once."""
+    spans = [(a, s) for a, s in held if start <= s <= end]
+    events = sorted([(a, 1) for a, _ in spans] + [(s, -1) for _, s in spans])
+    now = peak = 0
+    for _, step in events:
+        now += step
+        peak = max(peak, now)
+    return {"requests": len(spans), "peak_in_flight": peak}
 
 
 def _delay_main(root: str, delay: float, port: int, conn, log_path: str | None = None, jitter: float = 0.0) -> None:

@@ -12,7 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
-from . import __version__, authkey, config, logs, queues, urls
+from . import __version__, authkey, config, httpopts, logs, queues, urls
 from .progress import make_progress, use_live_display
 from .board import MAX_WAIT
 from .config import CrawlConfig, WorkerConfig, parse_address
@@ -74,6 +74,38 @@ def _crawl_options(p: argparse.ArgumentParser) -> None:
                    help="start over instead of resuming the crawl recorded in OUT/.crawler/")
 
 
+def _request_options(p: argparse.ArgumentParser, *, crawl: bool) -> None:
+    """How requests go out: a proxy and a trust store per process; headers and cookies per
+    crawl (given to the master, which hands them to its workers)."""
+    g = p.add_argument_group("requests")
+    g.add_argument("--proxy", default=None, metavar="URL",
+                   help=f"send every request through this HTTP(S) proxy (default: ${config.PROXY_ENV}, else "
+                        "HTTP_PROXY, HTTPS_PROXY and NO_PROXY from the environment)")
+    g.add_argument("--ca-bundle", default=None, metavar="FILE",
+                   help="verify TLS against the CA certificates in this PEM file (default: $REQUESTS_CA_BUNDLE, "
+                        "else certifi's bundle)" + ("; the workers get them too" if crawl else
+                                                    "; wins over the bundle the master hands out"))
+    if crawl:
+        g.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
+                       help="send this header with every request of the crawl, pages and images, on every worker "
+                            "(repeatable); not sent on when a redirect leads to another site")
+        g.add_argument("--cookies", default=None, metavar="FILE",
+                       help="send the cookies of this Netscape cookies.txt (as curl, wget and browser extensions "
+                            "write it) to the sites they belong to, from every worker")
+
+
+def _proxy(args: argparse.Namespace) -> str | None:
+    proxy = args.proxy or os.environ.get(config.PROXY_ENV)
+    return httpopts.check_proxy(proxy) if proxy else None
+
+
+def _ca_bundle(args: argparse.Namespace) -> str | None:
+    if not args.ca_bundle:
+        return None
+    httpopts.read_ca_bundle(args.ca_bundle)  # checked before the crawl starts
+    return str(Path(args.ca_bundle).resolve())
+
+
 def _config_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, default=None, metavar="FILE",
                    help="a TOML file with the same keys as these flags (max-depth = 3); flags win")
@@ -103,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--listen", default=f"{config.DEFAULT_LISTEN_HOST}:{config.DEFAULT_PORT}", metavar="HOST:PORT",
                    help="address to serve the queues on (default: %(default)s; loopback only)")
     _crawl_options(m)
+    _request_options(m, crawl=True)
     _config_option(m)
     _verbosity(m)
 
@@ -121,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a master that does not answer a call for this long counts as lost (default: %(default)s s)")
     w.add_argument("--authkey-file", type=Path, default=None, metavar="FILE",
                    help="authkey file (mode 600); default: $CRAWLER_AUTHKEY, else OUT/.crawler/authkey")
+    _request_options(w, crawl=False)
     _config_option(w)
     _verbosity(w)
 
@@ -132,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--listen", default=f"{config.DEFAULT_LISTEN_HOST}:0", metavar="HOST:PORT",
                    help="address to serve the queues on, for more workers to join (default: loopback, a free port)")
     _crawl_options(r)
+    _request_options(r, crawl=True)
     _config_option(r)
     _verbosity(r)
 
@@ -191,6 +226,11 @@ def read_seeds(path: Path) -> list[str]:
 
 
 def crawl_config(args: argparse.Namespace, seeds: list[str]) -> CrawlConfig:
+    cookies: list[dict] = []
+    if args.cookies:
+        cookies, expired = httpopts.read_cookies_file(args.cookies)
+        if expired:
+            log.warning("%s: left out %d expired cookie(s)", args.cookies, expired)
     return CrawlConfig(seeds=tuple(seeds), out=args.out, max_depth=args.max_depth, max_pages=args.max_pages,
                        allow_domains=tuple(args.allow_domain), include=tuple(args.include),
                        exclude=tuple(args.exclude), same_host_images=args.same_host_images,
@@ -199,7 +239,9 @@ def crawl_config(args: argparse.Namespace, seeds: list[str]) -> CrawlConfig:
                        lease_seconds=args.lease_seconds, max_attempts=args.max_attempts,
                        allow_private=args.allow_private, max_pages_per_host=args.max_pages_per_host,
                        per_host=args.per_host, delay=args.delay, retries=args.retries,
-                       ignore_robots=args.ignore_robots, accept=args.accept, min_bytes=args.min_bytes)
+                       ignore_robots=args.ignore_robots, accept=args.accept, min_bytes=args.min_bytes,
+                       headers=httpopts.parse_headers(args.header), cookies=tuple(cookies), proxy=_proxy(args),
+                       ca_bundle=_ca_bundle(args))
 
 
 def _install_stop_handlers(stop, *, hard_exit_code: int) -> None:
@@ -235,6 +277,10 @@ def run_master(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str,
         if on_ready:
             on_ready(address)
 
+    import urllib.request
+    said = httpopts.describe(cfg.headers, cfg.cookies, cfg.proxy, cfg.ca_bundle, urllib.request.getproxies())
+    if said:
+        log.info("%s", said)
     master = Master(cfg, key, listen, on_ready=announce, should_abort=should_abort, fresh=fresh,
                     workers_pending=workers_pending, progress=make_progress(live=CONSOLE.get("console") is not None, console=CONSOLE.get("console")))
     _install_stop_handlers(master.request_stop, hard_exit_code=EXIT_INTERRUPTED)
@@ -272,7 +318,8 @@ def cmd_worker(args) -> int:
     address = parse_address(args.connect)
     kwargs = {"name": args.name} if args.name else {}
     cfg = WorkerConfig(address=address, out=args.out, threads=args.threads, max_bytes=args.max_bytes,
-                       timeout=args.timeout, user_agent=args.user_agent, **kwargs)
+                       timeout=args.timeout, user_agent=args.user_agent, proxy=_proxy(args),
+                       ca_bundle=_ca_bundle(args), **kwargs)
     key = authkey.worker_key(cfg.out, args.authkey_file)
     if args.socket_timeout <= 2 * MAX_WAIT:
         raise ConfigError(f"--socket-timeout must be more than {2 * MAX_WAIT:g} s (the master holds a get up to {MAX_WAIT:g} s)")
@@ -299,6 +346,8 @@ def run_local(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str, 
     from . import local
 
     env = {config.AUTHKEY_ENV: key.decode()}
+    if cfg.proxy:  # not on their command line: a proxy URL may hold a password
+        env[config.PROXY_ENV] = cfg.proxy
 
     def worker_argv(connect: str) -> list[str]:
         return ["worker", "--connect", connect, "--out", str(cfg.out), "--threads", str(threads),

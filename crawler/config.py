@@ -77,6 +77,9 @@ EXIT_INTERRUPTED = 130
 
 MIN_AUTHKEY_BYTES = 16
 AUTHKEY_ENV = "CRAWLER_AUTHKEY"
+PROXY_ENV = "CRAWLER_PROXY"
+"""The default of --proxy: how `run` hands its proxy to its local workers (a proxy URL may
+hold a password, and a command line is visible to every user of the host)."""
 STATE_DIRNAME = ".crawler"
 MANIFEST_NAME = "manifest.jsonl"
 
@@ -113,6 +116,11 @@ class CrawlConfig:
     ignore_robots: bool = False
     accept: tuple[str, ...] = ()   # image kinds (jpeg, png, ...); empty: every image
     min_bytes: int = 0
+    # every request of the crawl, on the master and its workers (see httpopts); never shown
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    cookies: tuple[dict, ...] = field(default=(), repr=False)
+    proxy: str | None = field(default=None, repr=False)  # this process's; may hold a password
+    ca_bundle: str | None = None  # a PEM file; its certificates also go to the workers
 
     def __post_init__(self) -> None:
         self.validate()
@@ -153,6 +161,8 @@ class WorkerConfig:
     timeout: float = DEFAULT_TIMEOUT
     user_agent: str = DEFAULT_USER_AGENT
     name: str = field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
+    proxy: str | None = field(default=None, repr=False)
+    ca_bundle: str | None = None  # wins over the master's (the crawl's settings)
 
     def __post_init__(self) -> None:
         _positive("--threads", self.threads)

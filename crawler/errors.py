@@ -72,6 +72,12 @@ class UnreachableError(NetworkError):
     reason = "unreachable"
 
 
+class TLSError(FetchError):
+    """The TLS handshake failed: most often a certificate nobody we trust vouches for, or one for another name."""
+
+    reason = "tls"
+
+
 class FetchTimeoutError(FetchError):
     """Connecting or reading took longer than the timeout."""
 

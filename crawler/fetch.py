@@ -1,69 +1,108 @@
-"""The only HTTP code: what to fetch and how to judge the answer (redirects, status, size
-caps, timeouts, error translation). The transport is `http1`.
+"""The only door to HTTP: what to fetch and how to judge the answer (redirects, status, size
+caps, timeouts, error translation). The transport under it is requests (`transport`).
 
-Library and socket errors become the project's `FetchError` family here, so the rest of
-the code never catches OSError or http.client's exceptions from a download.
+requests', urllib3's and socket errors become the project's `FetchError` family here, so
+the rest of the code never imports requests or urllib3 or catches their exceptions.
 """
 
 from __future__ import annotations
 
 import contextlib
-import http.client
 import socket
 import ssl
 import time
 from dataclasses import dataclass
 from typing import Iterator
+from urllib.parse import urlsplit
 
-from . import charset, http1, urls
-from .errors import (FetchError, FetchTimeoutError, HTTPStatusError, NetworkError,
-                     RedirectError, TooLargeError, UnreachableError)
+import requests
+import urllib3.exceptions
+from urllib3.util.ssl_match_hostname import CertificateError
+
+from . import charset, transport, urls
+from .errors import (FetchError, FetchTimeoutError, HTTPStatusError, NetworkError, RedirectError, TLSError,
+                     TooLargeError, UnreachableError)
 from .netguard import NetPolicy
 from .retry import parse_retry_after
+from .transport import Options
 
-CHUNK = http1.CHUNK
+CHUNK = transport.CHUNK
 HEAD_BYTES = 512
 DRAIN_BYTES = 64 * 1024  # read the rest of an unwanted body up to this, to keep its connection
 MAX_REDIRECTS = 10
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+DECODED_ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip", "deflate"})  # what we ask for, and urllib3 decodes
+DEFAULT_PORTS = {"http": 80, "https": 443}
+# what requests, urllib3 and the socket layer raise for a request that went wrong
+_LIBRARY_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError)
 
 
 class Client:
-    """One thread's HTTP client: keep-alive connections per origin, all obeying a NetPolicy."""
+    """One thread's HTTP client: keep-alive connections per origin, all obeying a NetPolicy,
+    with the process's headers, cookies, proxies and trust store (`transport.Options`)."""
 
-    def __init__(self, user_agent: str, policy: NetPolicy = NetPolicy()):
-        self.headers = {"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"}
-        self.connections = http1.Connections(policy)
+    def __init__(self, user_agent: str, policy: NetPolicy = NetPolicy(), options: Options | None = None):
+        self.transport = transport.Transport(user_agent, policy, options or transport.default_options())
 
     def close(self) -> None:
-        self.connections.close()
+        self.transport.close()
 
 
-def new_client(user_agent: str, policy: NetPolicy = NetPolicy()) -> Client:
-    return Client(user_agent, policy)
+def new_client(user_agent: str, policy: NetPolicy = NetPolicy(), options: Options | None = None) -> Client:
+    return Client(user_agent, policy, options)
 
 
-def _get(client: Client, url: str, accept: str, timeout: float) -> tuple[http1.Response, str]:
+def _get(client: Client, url: str, accept: str, timeout: float) -> tuple[requests.Response, str]:
     """GET url, following up to MAX_REDIRECTS redirects (http and https only), each hop through
-    the guard; the open response and the URL it came from."""
-    headers = {**client.headers, "Accept": accept}
+    the guard; the open response and the URL it came from. The user's headers (--header) go
+    to the URL asked for and stay behind when a redirect leads to another site."""
+    user_headers = True
     for hop in range(MAX_REDIRECTS + 1):
         try:
-            resp = client.connections.get(url, headers, timeout)
+            resp = client.transport.get(url, accept, timeout, user_headers=user_headers)
         except FetchError:
             raise  # the SSRF guard refused an address
-        except (OSError, http.client.HTTPException, ValueError) as exc:
+        except _LIBRARY_ERRORS as exc:
             raise _translate(exc, url, redirected=hop > 0) from exc
-        location = resp.headers.get("Location") if resp.status in REDIRECT_STATUSES else None
+        location = resp.headers.get("Location") if resp.status_code in REDIRECT_STATUSES else None
         if location is None:
             return resp, url
-        resp.drain(DRAIN_BYTES)
+        _release(resp, DRAIN_BYTES)
         target = urls.normalize_url(location, base=url)
         if target is None:
             raise RedirectError(f"redirected to an address we do not fetch: {location[:200]}", final_url=location[:2000])
+        user_headers = user_headers and same_site(url, target)
         url = target
     raise RedirectError(f"more than {MAX_REDIRECTS} redirects (or a redirect loop)", final_url=url)
+
+
+def same_site(old: str, new: str) -> bool:
+    """Does a redirect from old to new stay where the user's headers were meant to go? As
+    requests decides for Authorization (should_strip_auth): the same host, scheme and port,
+    or http to https on the same host with default ports."""
+    a, b = urlsplit(old), urlsplit(new)
+    if a.hostname != b.hostname:
+        return False
+    pa, pb = a.port or DEFAULT_PORTS.get(a.scheme), b.port or DEFAULT_PORTS.get(b.scheme)
+    if (a.scheme, b.scheme, pa, pb) == ("http", "https", 80, 443):
+        return True
+    return a.scheme == b.scheme and pa == pb
+
+
+def _release(resp: requests.Response, limit: int) -> None:
+    """Done with an answer. A body not read yet and at most `limit` bytes on the wire (a
+    redirect's note, an error page) is read and dropped, so its connection goes back to the
+    pool; any other is closed with its connection."""
+    raw = resp.raw
+    left = getattr(raw, "length_remaining", None)
+    try:
+        if left is not None and left <= limit and not getattr(raw, "chunked", True) and raw.tell() == 0:
+            while raw.read(CHUNK, decode_content=False):  # raw bytes: nothing to inflate
+                pass
+    except Exception:  # noqa: BLE001  the connection is closed below either way
+        pass
+    resp.close()
 
 
 @dataclass
@@ -98,18 +137,25 @@ def open_body(client: Client, url: str, *, max_bytes: int, timeout: float,
     deadline = time.monotonic() + 3 * timeout
     resp, final_url = _get(client, url, accept, timeout)
     try:
-        status = resp.status
+        status = resp.status_code
         if not 200 <= status < 300:
             raise HTTPStatusError(f"HTTP {status} {resp.reason or ''}".strip(), status=status, final_url=final_url,
                                   retry_after=parse_retry_after(resp.headers.get("Retry-After")))
+        encoding = (resp.headers.get("Content-Encoding") or "").strip().lower()
+        if any(e.strip() not in DECODED_ENCODINGS for e in encoding.split(",")):
+            # urllib3 would pass a body it cannot decode through as it came
+            raise NetworkError(f"cannot decode the body: unsupported Content-Encoding {encoding[:40]!r}",
+                               status=status, final_url=final_url)
         declared = resp.headers.get("Content-Length")
-        if declared and declared.isdigit() and int(declared) > max_bytes and not resp.headers.get("Content-Encoding"):
+        if declared and declared.isdigit() and int(declared) > max_bytes and encoding in ("", "identity"):
             raise TooLargeError(f"Content-Length {declared} is larger than {max_bytes} bytes",
                                 status=status, final_url=final_url)
         # One generator for the whole body: the head is read from it, and Body.rest() goes on
         # from where the head stopped. (Breaking out of a loop over a temporary generator
-        # would close the underlying stream and silently cut the body.)
-        stream = _translated(resp.chunks(CHUNK), final_url)
+        # would close the underlying stream and silently cut the body.) iter_content decodes
+        # gzip and deflate in steps of at most CHUNK bytes (urllib3 >= 2.6 bounds each
+        # step), so a compression bomb never inflates more than that at a time.
+        stream = _translated(resp.iter_content(CHUNK), final_url)
         head = b""
         for chunk in stream:
             head += chunk
@@ -119,7 +165,7 @@ def open_body(client: Client, url: str, *, max_bytes: int, timeout: float,
             raise TooLargeError(f"body is larger than {max_bytes} bytes", status=status, final_url=final_url)
         yield Body(final_url, status, resp.headers.get("Content-Type"), head, stream, max_bytes, deadline)
     finally:
-        resp.drain(DRAIN_BYTES)
+        _release(resp, DRAIN_BYTES)
 
 
 @dataclass
@@ -176,34 +222,66 @@ def _looks_html(content_type: str | None) -> bool:
 def _translated(chunks: Iterator[bytes], url: str) -> Iterator[bytes]:
     try:
         yield from chunks
-    except (OSError, http.client.HTTPException, ValueError) as exc:
+    except _LIBRARY_ERRORS as exc:
         raise _translate(exc, url) from exc
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    """exc and what it wraps, outermost first: requests wraps urllib3's errors in args[0],
+    urllib3 its reasons in .reason or args[1], and everyone chains with __cause__."""
+    seen: list[BaseException] = []
+    todo: list[BaseException] = [exc]
+    while todo and len(seen) < 12:
+        e = todo.pop(0)
+        if any(e is s for s in seen):
+            continue
+        seen.append(e)
+        inner = [getattr(e, "reason", None), e.__cause__, e.__context__, *getattr(e, "args", ())]
+        todo.extend(x for x in inner if isinstance(x, BaseException))
+    return seen
+
+
 def _translate(exc: BaseException, url: str, redirected: bool = False) -> FetchError:
-    """Turn a socket, TLS, http.client or decoding error into one of ours, with a short message."""
-    text = _first_line(exc)
-    if isinstance(exc, http1.UnsupportedURL):
+    """Turn what requests, urllib3, the socket or TLS layer raised into one of ours, with a
+    one-line message."""
+    chain = _causes(exc)
+
+    def find(*types):
+        return next((e for e in chain if isinstance(e, types)), None)
+
+    host = urlsplit(url).hostname or "?"
+    if isinstance(exc, (transport.UnsupportedURL, requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                        requests.exceptions.InvalidSchema, urllib3.exceptions.LocationValueError)):
         if redirected:
-            return RedirectError(f"redirected to an address we do not fetch: {text}", final_url=url)
-        return FetchError(f"not a URL we can fetch: {text}", final_url=url)
-    if isinstance(exc, http1.DecodeError):
-        return NetworkError(f"cannot decode the body: {text}", final_url=url)
-    if isinstance(exc, TimeoutError):  # socket.timeout is its alias
-        return FetchTimeoutError(f"timed out: {text}", final_url=url)
-    if isinstance(exc, socket.gaierror):
-        return UnreachableError(f"cannot resolve the host: {text}", final_url=url)
-    if isinstance(exc, ConnectionRefusedError):
-        return UnreachableError(f"connection refused: {text}", final_url=url)
-    if isinstance(exc, ssl.SSLError):
-        return NetworkError(f"TLS failed: {text}", final_url=url)
-    if isinstance(exc, http.client.InvalidURL):
-        return FetchError(f"not a URL we can fetch: {text}", final_url=url)
-    if isinstance(exc, http.client.IncompleteRead):
-        return NetworkError(f"connection closed before the body was complete ({text})", final_url=url)
-    if isinstance(exc, http.client.HTTPException) and not isinstance(exc, ConnectionError):
-        return NetworkError(f"bad HTTP answer: {type(exc).__name__}: {text}", final_url=url)
-    return NetworkError(f"connection failed: {text}", final_url=url)
+            return RedirectError(f"redirected to an address we do not fetch: {_first_line(exc)}", final_url=url)
+        return FetchError(f"not a URL we can fetch: {_first_line(exc)}", final_url=url)
+    cert = find(ssl.SSLCertVerificationError, CertificateError)
+    if cert is not None:
+        why = getattr(cert, "verify_message", None) or _first_line(cert)
+        return TLSError(f"the TLS certificate of {host} is not trusted: {why} (a private CA? --ca-bundle FILE)",
+                        final_url=url)
+    if find(ssl.SSLError, requests.exceptions.SSLError, urllib3.exceptions.SSLError) is not None:
+        leaf = find(ssl.SSLError)
+        why = getattr(leaf, "reason", None) or _first_line(leaf or exc)
+        return TLSError(f"TLS with {host} failed: {why}", final_url=url)
+    if find(urllib3.exceptions.ProxyError, requests.exceptions.ProxyError) is not None:
+        return NetworkError(f"the proxy failed: {_first_line(chain[-1])}", final_url=url)
+    if find(urllib3.exceptions.NameResolutionError, socket.gaierror) is not None:
+        return UnreachableError(f"cannot resolve the host {host}", final_url=url)
+    if find(ConnectionRefusedError) is not None:
+        return UnreachableError(f"connection refused by {host}", final_url=url)
+    # urllib3's NewConnectionError is a ConnectTimeoutError too (for old callers): not a timeout
+    if find(requests.exceptions.ConnectTimeout) or any(
+            isinstance(e, urllib3.exceptions.ConnectTimeoutError)
+            and not isinstance(e, urllib3.exceptions.NewConnectionError) for e in chain):
+        return FetchTimeoutError(f"timed out connecting to {host}", final_url=url)
+    if find(urllib3.exceptions.ReadTimeoutError, requests.exceptions.Timeout, TimeoutError) is not None:
+        return FetchTimeoutError(f"timed out waiting for {host}", final_url=url)
+    if find(urllib3.exceptions.IncompleteRead) is not None:
+        return NetworkError("connection closed before the body was complete", final_url=url)
+    if find(urllib3.exceptions.DecodeError, requests.exceptions.ContentDecodingError) is not None:
+        return NetworkError(f"cannot decode the body: {_first_line(chain[-1])}", final_url=url)
+    return NetworkError(f"connection failed: {_first_line(chain[-1])}", final_url=url)
 
 
 def _first_line(exc: BaseException) -> str:

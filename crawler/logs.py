@@ -42,6 +42,9 @@ def setup(*, quiet: bool, verbose: bool, log_file: str | None = None, log_format
         fmt.converter = time.localtime
         handler.setFormatter(fmt)
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    # urllib3 (under requests) logs every connection and request at DEBUG, and would fill a
+    # -v log; our own lines say what was fetched and what failed
+    logging.getLogger("urllib3").setLevel(max(level, logging.INFO))
     return console
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import extract, fetch, manifest, naming, retry, urls
+from . import extract, fetch, httpopts, manifest, naming, retry, transport, urls
 from .state import Journal
 from .board import ResultInbox, Task, TaskBoard
 from .config import EXIT_STATE_UNWRITABLE, MANIFEST_NAME, MAX_CRAWL_DELAY, STATE_DIRNAME, CrawlConfig
@@ -161,8 +161,14 @@ class Master:
                                to_wire=self._wire)
         self.robots = Robots(cfg.user_agent, ignore=cfg.ignore_robots)
         self._parked: defaultdict[str, list[Task]] = defaultdict(list)  # origin -> tasks awaiting robots.txt
+        # the crawl's headers, cookies and CA bundle, for the master's requests and its workers'
+        self.http = transport.Options(headers=cfg.headers, jar=httpopts.fill_jar(transport.new_jar(), list(cfg.cookies)),
+                                      proxies=transport.Proxies(cfg.proxy),
+                                      ca_file=cfg.ca_bundle or transport.env_ca_bundle())
+        ca_pem = httpopts.read_ca_bundle(cfg.ca_bundle) if cfg.ca_bundle else None
         self.board.crawl_settings = {"trusted_hosts": sorted(self.policy.trusted_hosts),
-                                     "allow_private": self.policy.allow_private}
+                                     "allow_private": self.policy.allow_private,
+                                     **httpopts.to_wire(cfg.headers, cfg.cookies, ca_pem)}
         self._pages_per_host: Counter = Counter()
         self.inbox = ResultInbox(on_arrival=self.board.arrived)
         self.watch = WorkerWatch(self.board)
@@ -403,7 +409,7 @@ class Master:
     def _client(self):
         client = getattr(self._local, "client", None)
         if client is None:
-            client = self._local.client = fetch.new_client(self.cfg.user_agent, self.policy)
+            client = self._local.client = fetch.new_client(self.cfg.user_agent, self.policy, self.http)
         return client
 
     def _page_job(self, url: str, depth: int, host: str) -> None:
@@ -427,7 +433,7 @@ class Master:
                                     timeout=self.cfg.timeout)
             outcome = RobotsOutcome(origin, host, page.status, page.body)
         except FetchError as exc:
-            if exc.reason == "blocked-address":  # its images are refused anyway, with that reason
+            if exc.reason in ("blocked-address", "tls"):  # its pages and images fail anyway, with that reason
                 outcome = RobotsOutcome(origin, host, 404)
             elif exc.reason == "http-status" and exc.status:
                 outcome = RobotsOutcome(origin, host, exc.status, error=str(exc), retry_after=exc.retry_after)

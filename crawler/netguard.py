@@ -6,6 +6,10 @@ request and every redirect hop, resolves the host itself and refuses addresses t
 globally routable, unless the host is one of the seeds' own hosts or `--allow-private` is
 given. The socket is then opened to the address that was checked, so a DNS answer that
 changes between check and connect (rebinding) cannot get around it.
+
+Through a proxy the socket goes to the proxy, which resolves the target itself: the crawler
+never sees the target's address, and the proxy is the boundary. An address written in the
+URL itself (`http://169.254.169.254/`) is still refused then (`check_literal`).
 """
 
 from __future__ import annotations
@@ -41,6 +45,21 @@ class NetPolicy:
                 f"{host} resolves to {ips[0]}, a {describe(ips[0])} address; not fetched "
                 f"(only the seeds' own hosts may be private; --allow-private lifts this)")
         return allowed
+
+
+    def check_literal(self, host: str) -> None:
+        """Refuse a host that is itself an address the crawl must not reach (BlockedAddressError);
+        a name passes. For requests through a proxy, where no resolving happens here."""
+        host = host.strip("[]").lower()
+        if self.allow_private or host in self.trusted_hosts:
+            return
+        try:
+            ipaddress.ip_address(host.split("%")[0])
+        except ValueError:
+            return  # a name: the proxy resolves it
+        if not is_public(host):
+            raise BlockedAddressError(f"{host} is a {describe(host)} address; not fetched, not even through "
+                                      f"the proxy (--allow-private lifts this)")
 
 
 def is_public(ip: str) -> bool:

@@ -1,8 +1,7 @@
 """Socket timeouts kept by the kernel (SO_RCVTIMEO, SO_SNDTIMEO) on a blocking socket.
 
 Used where Python's own socket timeout will not do: the manager's connections read the raw
-file descriptor (so `settimeout` has no effect there), and plain-HTTP downloads avoid the
-poll Python makes before every recv and send on a socket with a timeout (see http1).
+file descriptor (so `settimeout` has no effect there).
 """
 
 from __future__ import annotations

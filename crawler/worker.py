@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import contentindex, fetch, imagetype, naming, retry, storage, urls
+from . import contentindex, fetch, httpopts, imagetype, naming, retry, storage, transport, urls
 from .concurrency import DownloadGate
 from .config import EXIT_INTERRUPTED, EXIT_KEY_REFUSED, EXIT_UNREACHABLE, EXIT_WORKER_FAULT, WorkerConfig
 from .errors import ConnectError, CrawlerError, FetchError, FilteredError, NotAnImageError
@@ -158,6 +158,10 @@ class Worker:
         self._exchange_supported = True  # until an older master says it has no `exchange`
         # until the master says otherwise, no private address is reachable
         self.policy = NetPolicy()
+        # this worker's proxy and trust store; the crawl's headers, cookies and CA bundle
+        # come from the master (_apply_settings)
+        self.http = self._request_options((), [], None)
+        self._http_settings: tuple | None = None
 
     # -- public --------------------------------------------------------------------
     def run(self) -> int:
@@ -190,8 +194,8 @@ class Worker:
 
     # -- download threads ----------------------------------------------------------
     def _download_loop(self) -> None:
-        policy = self.policy
-        client = fetch.new_client(self.cfg.user_agent, policy)
+        policy, options = self.policy, self.http
+        client = fetch.new_client(self.cfg.user_agent, policy, options)
         gate = self._gate
         gate.enter()  # a slot first: a task is taken only by a thread that may start it
         while True:
@@ -204,10 +208,10 @@ class Worker:
                     self._handback.append(task["id"])
                 self._activity.set()
                 continue
-            if policy is not self.policy:  # the master's settings arrived or changed
-                policy = self.policy
+            if policy is not self.policy or options is not self.http:  # the master's settings arrived or changed
+                policy, options = self.policy, self.http
                 client.close()
-                client = fetch.new_client(self.cfg.user_agent, policy)
+                client = fetch.new_client(self.cfg.user_agent, policy, options)
             with self._outbox_lock:
                 self._inflight += 1
             cpu = time.thread_time()
@@ -330,6 +334,8 @@ class Worker:
         except Exception as exc:  # a master that does not know the call, or sent garbage
             log.warning("could not read the crawl's settings (%s); private addresses stay blocked", _why(exc))
             return
+        if isinstance(settings, dict):
+            self._apply_request_settings(settings)
         hosts = settings.get("trusted_hosts") if isinstance(settings, dict) else None
         if not isinstance(hosts, list) or len(hosts) > 10_000 or not all(isinstance(h, str) for h in hosts):
             log.warning("the master sent unusable settings; private addresses stay blocked")
@@ -337,6 +343,29 @@ class Worker:
         policy = NetPolicy(frozenset(h.lower() for h in hosts), settings.get("allow_private") is True)
         if policy != self.policy:
             self.policy = policy
+
+    def _apply_request_settings(self, settings: dict) -> None:
+        """The crawl's headers, cookies and CA bundle, for every request of this worker. The
+        same settings again (after a reconnect) keep the cookie jar, and what sites set in it."""
+        try:
+            wanted = httpopts.from_wire(settings)
+        except ValueError as exc:
+            log.warning("the master sent unusable request settings (%s); requests go without its headers, "
+                        "cookies and CA bundle", exc)
+            wanted = ((), [], None)
+        if wanted != self._http_settings:
+            self._http_settings = wanted
+            self.http = self._request_options(*wanted)
+            headers, cookies, _ = wanted
+            if headers or cookies:
+                log.info("the crawl's requests carry %d header(s) and %d cookie(s)", len(headers), len(cookies))
+
+    def _request_options(self, headers: tuple, cookies: list[dict], ca_pem: str | None) -> transport.Options:
+        # Trust: this worker's --ca-bundle, else the crawl's (the master's --ca-bundle, an
+        # explicit choice), else REQUESTS_CA_BUNDLE here (often a machine-wide default), else certifi's
+        ca_file = self.cfg.ca_bundle or (None if ca_pem else transport.env_ca_bundle())
+        return transport.Options(headers=headers, jar=httpopts.fill_jar(transport.new_jar(), cookies),
+                                 proxies=transport.Proxies(self.cfg.proxy), ca_file=ca_file, ca_pem=ca_pem)
 
     def _exchange(self) -> bool:
         """One round: deliver results, lease tasks. True when the worker is done."""

@@ -133,3 +133,13 @@ def test_delay_timeline_runs_our_crawl_against_the_logging_server():
     first = float(line.split("first at ")[1].split(" s")[0])
     last = float(line.split("last at ")[1].split(" s")[0])
     assert 0 < first < last
+
+
+def test_the_delay_servers_log_gives_requests_and_the_most_in_flight_within_a_run(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    import servers
+    held = [(0.5, 0.9),                                   # before the run: its start-up check
+            (1.0, 1.05), (1.0, 1.06), (1.01, 1.07),     # three at once
+            (1.05, 1.10), (1.06, 1.11),                  # one ends as another starts: not together
+            (1.2, 1.25), (3.0, 3.05)]                    # the last one after the run
+    assert servers.load_between(held, 1.0, 2.0) == {"requests": 6, "peak_in_flight": 3}

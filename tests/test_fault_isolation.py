@@ -293,9 +293,8 @@ def test_http_and_https_urls_sharing_a_path_never_overwrite_each_others_bytes(tm
         seeds = tmp_path / "seeds.txt"
         seeds.write_text(f"http://{address}/index.html\n")
         out = tmp_path / "out"
-        # the CA for either transport: the ssl module's default paths, or requests'
-        env = {**KEY, "SSL_CERT_FILE": str(bundle), "REQUESTS_CA_BUNDLE": str(bundle)}
-        p = procs.start("run", str(seeds), "--workers", "2", "--out", str(out), "--timeout", "5", env=env)
+        p = procs.start("run", str(seeds), "--workers", "2", "--out", str(out), "--timeout", "5",
+                        "--ca-bundle", str(bundle), env=KEY)
         log = output(p, 60)
     finally:
         for s in servers:
