@@ -392,7 +392,7 @@ def notes_for(tool: str, runs: list[dict]) -> list[str]:
             notes.append(f"{tool}: getrusage CPU {r['cpu_s']:.2f} s is below psutil's sampled "
                          f"{r['cpu_sampled_s']:.2f} s: some process was not reaped, its CPU is missing")
         if tool in ("ours", "base") and not r["traps"]["ok"]:
-            notes.append("ours traps: " + "; ".join(r["traps"]["problems"]))
+            notes.append(f"{tool} traps: " + "; ".join(r["traps"]["problems"]))
     return sorted(set(notes), key=notes.index)
 
 
