@@ -1,12 +1,14 @@
 """Cost per BaseManager call of our connection layer (restricted unpickler, TCP_NODELAY,
-socket timeouts) against the stock one, on loopback.
+socket timeouts), and of it over TLS, against the stock one, on loopback.
 
     python bench/connection_cost.py [--calls 3000] [--rounds 5]
 
 The server runs in this process and the client in another (as master and worker do: in one
 process the two threads would share the GIL and measure its hand-offs instead). Prints the
-median microseconds per call of a small call (qsize) and of a batch call
-(get_many of 100 tasks, about 20 kB), for each serializer, and the ratio.
+median microseconds per call of a small call (qsize), of a batch call (get_many of 100
+tasks, about 20 kB) and of a call carrying 100 results to the master, and the milliseconds
+to open a connection and send 18 kB on it, for each layer, and the ratios. The TLS
+certificate is made with trustme (the test extra); the client pins it by fingerprint.
 """
 
 import argparse
@@ -20,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from crawler import queues  # noqa: E402  (registers the "crawler" serializer)
+from crawler import queues, tls  # noqa: E402  (registers the "crawler" serializer)
 from crawler.board import ResultInbox, TaskBoard  # noqa: E402
 from crawler.messages import make_task  # noqa: E402
 
@@ -42,6 +44,17 @@ class StockManager(BaseManager):
 
 
 StockManager.register("get_task_queue", callable=queues._get_task_queue, exposed=queues.TASK_QUEUE_METHODS)
+
+
+def tls_settings(folder: Path) -> tuple[tls.ServerTLS, tls.ClientTLS]:
+    import trustme
+    issued = trustme.CA().issue_cert("127.0.0.1")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    issued.cert_chain_pems[0].write_to_path(str(cert))
+    issued.private_key_pem.write_to_path(str(key))
+    key.chmod(0o600)
+    server = tls.server_tls(cert, key)
+    return server, tls.client_tls(fingerprint=server.fingerprint)
 
 
 def measure(manager_cls, serializer, address, calls):
@@ -94,16 +107,23 @@ def main():
     ap.add_argument("--calls", type=int, default=3000)
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
+    import tempfile
     board, inbox = Board(60), ResultInbox()
     ours = queues.serve(board, inbox, ("127.0.0.1", 0), KEY)
+    with tempfile.TemporaryDirectory() as folder:
+        server_tls, client_tls = tls_settings(Path(folder))
+    ours_tls = queues.serve(board, inbox, ("127.0.0.1", 0), KEY, tls=server_tls)
+    tls_serializer = queues.serializer_for(client=client_tls)  # registered before the clients fork
     stock_mgr = StockManager(address=("127.0.0.1", 0), authkey=KEY)
     stock_server = stock_mgr.get_server()
     threading.Thread(target=stock_server.serve_forever, daemon=True).start()
-    results = {"stock pickle": [], "crawler (restricted)": []}
-    for _ in range(args.rounds):  # interleaved, so both see the same machine
+    results = {"stock pickle": [], "crawler (restricted)": [], "crawler over TLS": []}
+    for _ in range(args.rounds):  # interleaved, so all see the same machine
         results["stock pickle"].append(measure_elsewhere(StockManager, "pickle", stock_server.address, args.calls))
         results["crawler (restricted)"].append(
             measure_elsewhere(queues.CrawlManager, queues.SERIALIZER, ours.address, args.calls))
+        results["crawler over TLS"].append(
+            measure_elsewhere(queues.CrawlManager, tls_serializer, ours_tls.address, args.calls))
     print(f"median µs per call of {args.rounds} rounds, {args.calls} calls each")
     print(f"{'serializer':<22} {'qsize':>10} {'get_many(100)':>18} {'put(100 results)':>18} {'fresh conn (ms)':>16}")
     med = {}
@@ -111,10 +131,11 @@ def main():
         med[name] = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
         print(f"{name:<22} {med[name]['qsize']:>10.1f} {med[name]['get_many(100)']:>18.1f} "
               f"{med[name]['put(100 results)']:>18.1f} {med[name]['fresh connection ms']:>16.2f}")
-    a, b = med["crawler (restricted)"], med["stock pickle"]
-    print(f"{'ratio ours/stock':<22} {a['qsize'] / b['qsize']:>10.2f} {a['get_many(100)'] / b['get_many(100)']:>18.2f} "
-          f"{a['put(100 results)'] / b['put(100 results)']:>18.2f} "
-          f"{a['fresh connection ms'] / b['fresh connection ms']:>16.3f}")
+    for label, a, b in (("ratio ours/stock", med["crawler (restricted)"], med["stock pickle"]),
+                        ("ratio TLS/ours", med["crawler over TLS"], med["crawler (restricted)"])):
+        print(f"{label:<22} {a['qsize'] / b['qsize']:>10.2f} {a['get_many(100)'] / b['get_many(100)']:>18.2f} "
+              f"{a['put(100 results)'] / b['put(100 results)']:>18.2f} "
+              f"{a['fresh connection ms'] / b['fresh connection ms']:>16.3f}")
 
 
 if __name__ == "__main__":

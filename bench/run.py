@@ -52,6 +52,8 @@ DELAY = 0.05
 JITTER = {"delay50": 0.0, "jitter50": 0.04}  # the delay scenarios: each response held DELAY ± this
 TOOLS = ("ours", "classic", "wget")
 BASELINE: dict[str, Path] = {}  # --baseline DIR: the tool "base" is ours as checked out in DIR
+EXTRA_TOOLS = ("ours-tls",)  # on request (--tools ours,ours-tls): ours with the manager link over TLS
+OURS = ("ours", "ours-tls", "base")  # our crawler, in its variants: checked the same way
 SAMPLE_SECONDS = 0.05
 MB = 1e6
 
@@ -166,7 +168,7 @@ def _wget_escape(rel: str) -> str:
 def stored_files(tool: str, out: Path, base_url: str, truth: dict) -> dict[str, Path | None]:
     """truth relpath -> the file the tool's layout says it is stored in (None: not recorded)."""
     urls = {rel: base_url + quote(rel) for rel in truth["images"]}
-    if tool in ("ours", "base"):
+    if tool in OURS:
         recs = {}
         manifest = out / "manifest.jsonl"
         if manifest.is_file():
@@ -222,7 +224,7 @@ def evaluate(tool: str, out: Path, base_url: str, truth: dict, sizes: dict[str, 
                 elsewhere += 1
     result = {"correct": correct, "total": len(truth["images"]), "bytes": nbytes, "wrong": len(wrong),
               "missing": len(missing), "missing_sample": sorted(missing)[:8], "stored_elsewhere": elsewhere}
-    if tool in ("ours", "base"):
+    if tool in OURS:
         result["traps"] = check_traps(out, base_url, truth, trap)
     return result
 
@@ -256,18 +258,31 @@ def check_traps(out: Path, base_url: str, truth: dict, trap: traps.Traps | None 
 # --- running the tools ---------------------------------------------------------------------
 
 def command(tool: str, start_url: str, out: Path, work: Path, workers: int = WORKERS) -> list[str]:
-    if tool in ("ours", "base"):  # base runs from its own checkout (cwd), so `-m crawler` is its code
+    if tool in OURS:  # base runs from its own checkout (cwd), so `-m crawler` is its code
         seeds = work / "seeds.txt"
         seeds.write_text(start_url + "\n")
+        tls = tls_arguments(work.parent) if tool == "ours-tls" else []
         # --allow-private: the traps' refusing image host is another loopback address
         return [sys.executable, "-m", "crawler", "run", str(seeds), "--workers", str(workers), "--out", str(out),
-                "--fresh", "--max-depth", "10", "--allow-private", "-q"]
+                "--fresh", "--max-depth", "10", "--allow-private", "-q", *tls]
     if tool == "classic":
         return [sys.executable, str(BENCH / "classic.py"), start_url, str(out), "--workers", str(workers)]
     if tool == "wget":
         return [shutil.which("wget") or "wget", "-r", "-l", "inf", "-np", "-nv", "-e", "robots=off",
                 "-A", "jpg,jpeg,png,gif,bmp", "-P", str(out), start_url]
     raise ValueError(tool)
+
+
+def tls_arguments(folder: Path) -> list[str]:
+    """--tls-cert/--tls-key for 127.0.0.1, made once per benchmark run (trustme: the test extra)."""
+    cert, key = folder / "tls-cert.pem", folder / "tls-key.pem"
+    if not cert.exists():
+        import trustme
+        issued = trustme.CA().issue_cert("127.0.0.1")
+        issued.cert_chain_pems[0].write_to_path(str(cert))
+        issued.private_key_pem.write_to_path(str(key))
+        key.chmod(0o600)
+    return ["--tls-cert", str(cert), "--tls-key", str(key)]
 
 
 def run_one(tool: str, server: servers.Server, root: Path, truth: dict, sizes: dict[str, int], work: Path,
@@ -391,7 +406,7 @@ def notes_for(tool: str, runs: list[dict]) -> list[str]:
         if not r["cpu_check_ok"]:
             notes.append(f"{tool}: getrusage CPU {r['cpu_s']:.2f} s is below psutil's sampled "
                          f"{r['cpu_sampled_s']:.2f} s: some process was not reaped, its CPU is missing")
-        if tool in ("ours", "base") and not r["traps"]["ok"]:
+        if tool in OURS and not r["traps"]["ok"]:
             notes.append(f"{tool} traps: " + "; ".join(r["traps"]["problems"]))
     return sorted(set(notes), key=notes.index)
 
@@ -502,7 +517,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenario", choices=("loopback", "delay50", "jitter50", "both", "all"), default="both",
                     help="both: loopback and delay50; all: the three (default: %(default)s)")
     ap.add_argument("--quick", action="store_true", help="a small site (20 pages, 100 images): a smoke run")
-    ap.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset of %(default)s")
+    ap.add_argument("--tools", default=",".join(TOOLS),
+                    help=f"comma-separated subset of %(default)s, or {', '.join(EXTRA_TOOLS)} (our crawler over TLS)")
     ap.add_argument("--baseline", type=Path, default=None, metavar="DIR",
                     help="also run ours as checked out in DIR (e.g. `git worktree add DIR main`), as the tool "
                          "'base', interleaved with the others: before and after a change in one run")

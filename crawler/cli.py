@@ -12,7 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
-from . import __version__, authkey, config, httpopts, logs, queues, urls
+from . import __version__, authkey, config, httpopts, logs, portable, queues, urls
 from .progress import make_progress, use_live_display
 from .board import MAX_WAIT
 from .config import CrawlConfig, WorkerConfig, parse_address
@@ -22,19 +22,22 @@ from .errors import (AuthkeyError, AuthkeyTooOpenError, AuthkeyTooShortError, Co
 log = logging.getLogger("crawler")
 
 from .config import (EXIT_AUTHKEY, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_KEY_REFUSED,  # noqa: E402
-                     EXIT_KEY_TOO_OPEN, EXIT_KEY_TOO_SHORT, EXIT_OK, EXIT_USAGE)
+                     EXIT_KEY_TOO_OPEN, EXIT_KEY_TOO_SHORT, EXIT_OK, EXIT_TLS, EXIT_USAGE)
 
 EPILOG_MAIN = """examples:
   crawler demo                                   crawl the bundled demo site, offline
   crawler run seeds/example.txt --workers 4      master and 4 local workers
   crawler master seeds/example.txt --listen 0.0.0.0:50000 --out downloads
   crawler worker --connect MASTER_HOST:50000 --out downloads --threads 8
+  crawler master seeds/example.txt --listen 0.0.0.0:50000 --tls-cert master.crt --tls-key master.key
+  crawler worker --connect master.lan:50000 --tls-ca ca.crt --out downloads
 
 exit codes: 0 done, 1 crawl failed, 2 bad arguments or seeds, 3 authkey missing,
             4 master unreachable, 5 authkey refused by the master, 6 authkey file
-            readable by others, 7 authkey too short, 8 worker stopped on a fault of
-            its own (its disk...), 9 master cannot write its manifest or journal,
-            130 stopped by Ctrl-C/SIGTERM"""
+            readable by others, 7 authkey too short, 8 TLS with the master failed
+            (certificate not verified, or only one side uses TLS), 9 worker stopped
+            on a fault of its own (its disk...), 10 master cannot write its manifest
+            or journal, 130 stopped by Ctrl-C/SIGTERM (Ctrl-Break on Windows)"""
 
 
 def _crawl_options(p: argparse.ArgumentParser) -> None:
@@ -104,6 +107,40 @@ def _ca_bundle(args: argparse.Namespace) -> str | None:
         return None
     httpopts.read_ca_bundle(args.ca_bundle)  # checked before the crawl starts
     return str(Path(args.ca_bundle).resolve())
+def _tls_server_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("TLS on the manager link")
+    g.add_argument("--tls-cert", type=Path, default=None, metavar="FILE",
+                   help="serve the queues over TLS with this certificate (PEM; the chain after it)")
+    g.add_argument("--tls-key", type=Path, default=None, metavar="FILE", help="the certificate's private key (PEM, mode 600)")
+
+
+def _tls_client_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("TLS on the manager link (for a master started with --tls-cert)")
+    g.add_argument("--tls", action="store_true",
+                   help="connect over TLS, trusting the system's CA store; the certificate must name the --connect host")
+    g.add_argument("--tls-ca", type=Path, default=None, metavar="FILE",
+                   help="connect over TLS, trusting the CA certificates in FILE (PEM) instead")
+    g.add_argument("--tls-fingerprint", default=None, metavar="SHA256",
+                   help="connect over TLS, trusting exactly the certificate with this SHA-256 fingerprint "
+                        "(the master prints it); no CA or name check")
+
+
+def server_tls_from(args: argparse.Namespace):
+    """The master's TLS settings from --tls-cert/--tls-key, or None for plaintext."""
+    if args.tls_cert is None and args.tls_key is None:
+        return None
+    if args.tls_cert is None or args.tls_key is None:
+        raise ConfigError("--tls-cert and --tls-key go together: the certificate and its private key")
+    from .tls import server_tls
+    return server_tls(args.tls_cert, args.tls_key)
+
+
+def client_tls_from(args: argparse.Namespace):
+    """Whom a worker (or status) trusts over TLS, or None for plaintext."""
+    if not (args.tls or args.tls_ca is not None or args.tls_fingerprint is not None):
+        return None
+    from .tls import client_tls
+    return client_tls(args.tls_ca, args.tls_fingerprint)
 
 
 def _config_option(p: argparse.ArgumentParser) -> None:
@@ -136,12 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="address to serve the queues on (default: %(default)s; loopback only)")
     _crawl_options(m)
     _request_options(m, crawl=True)
+    _tls_server_options(m)
     _config_option(m)
     _verbosity(m)
 
     w = sub.add_parser("worker", allow_abbrev=False, help="download images handed out by a master", formatter_class=fmt,
                        epilog="example:\n  CRAWLER_AUTHKEY=... crawler worker --connect master.lan:50000 --out downloads --threads 8")
-    w.add_argument("--connect", required=True, metavar="HOST:PORT", help="the master's address")
+    w.add_argument("--connect", required=True, metavar="HOST:PORT",
+                   help="the master's address (-: read it from the first line of stdin, as the workers "
+                        "`crawler run` starts do; stop when stdin closes)")
     w.add_argument("--out", type=Path, default=Path(config.DEFAULT_OUT), help="downloads folder (default: %(default)s)")
     w.add_argument("--threads", type=int, default=config.DEFAULT_THREADS, help="most downloads at once; fewer when downloads barely wait on the network (default: %(default)s)")
     w.add_argument("--max-bytes", type=int, default=config.DEFAULT_MAX_BYTES, help="largest image stored (default: %(default)s)")
@@ -155,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--authkey-file", type=Path, default=None, metavar="FILE",
                    help="authkey file (mode 600); default: $CRAWLER_AUTHKEY, else OUT/.crawler/authkey")
     _request_options(w, crawl=False)
+    _tls_client_options(w)
     _config_option(w)
     _verbosity(w)
 
@@ -167,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="address to serve the queues on, for more workers to join (default: loopback, a free port)")
     _crawl_options(r)
     _request_options(r, crawl=True)
+    _tls_server_options(r)
     _config_option(r)
     _verbosity(r)
 
@@ -176,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, default=Path(config.DEFAULT_OUT), help="where to look for the authkey (OUT/.crawler/authkey)")
     s.add_argument("--authkey-file", type=Path, default=None, metavar="FILE", help="authkey file (mode 600)")
     s.add_argument("--json", action="store_true", help="print the status as JSON")
+    _tls_client_options(s)
     _verbosity(s)
 
     e = sub.add_parser("extract", allow_abbrev=False, help="show what the master would take from one page",
@@ -245,7 +288,7 @@ def crawl_config(args: argparse.Namespace, seeds: list[str]) -> CrawlConfig:
 
 
 def _install_stop_handlers(stop, *, hard_exit_code: int) -> None:
-    """First Ctrl-C/SIGTERM: a clean stop; a second one: stop at once."""
+    """First Ctrl-C/SIGTERM (Ctrl-Break on Windows): a clean stop; a second one: stop at once."""
     state = {"count": 0}
 
     def handler(signum, frame):
@@ -258,22 +301,25 @@ def _install_stop_handlers(stop, *, hard_exit_code: int) -> None:
             logging.shutdown()
             os._exit(hard_exit_code)
 
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
+    for sig in portable.stop_signals():
+        signal.signal(sig, handler)
 
 
 def run_master(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str, int], *,
-               on_ready=None, should_abort=None, fresh: bool = False, workers_pending=None) -> int:
+               on_ready=None, should_abort=None, fresh: bool = False, tls=None, workers_pending=None) -> int:
     from .master import Master
 
     def announce(address):
         host, port = address
-        if host in ("0.0.0.0", "::", ""):
-            log.warning("listening on all interfaces: the authkey is the only protection; "
-                        "prefer a private network or an SSH tunnel")
-        log.info("%s; workers: crawler worker --connect %s:%d --out DIR "
+        if host in ("0.0.0.0", "::", "") and tls is None:
+            log.warning("listening on all interfaces without TLS: the authkey is the only protection and tasks "
+                        "and results cross the network in the clear; prefer --tls-cert/--tls-key, a private "
+                        "network or an SSH tunnel")
+        if tls is not None:
+            log.info("serving the queues over TLS; certificate SHA-256 fingerprint %s", tls.fingerprint)
+        log.info("%s; workers: crawler worker --connect %s:%d --out DIR%s "
                  "(with --authkey-file or $%s)", key_source, "HOST" if host in ("0.0.0.0", "::") else host,
-                 port, config.AUTHKEY_ENV)
+                 port, " --tls-ca CA_FILE (or --tls-fingerprint)" if tls else "", config.AUTHKEY_ENV)
         if on_ready:
             on_ready(address)
 
@@ -281,8 +327,9 @@ def run_master(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str,
     said = httpopts.describe(cfg.headers, cfg.cookies, cfg.proxy, cfg.ca_bundle, urllib.request.getproxies())
     if said:
         log.info("%s", said)
-    master = Master(cfg, key, listen, on_ready=announce, should_abort=should_abort, fresh=fresh,
-                    workers_pending=workers_pending, progress=make_progress(live=CONSOLE.get("console") is not None, console=CONSOLE.get("console")))
+    master = Master(cfg, key, listen, on_ready=announce, should_abort=should_abort, fresh=fresh, tls=tls,
+                    workers_pending=workers_pending,
+                    progress=make_progress(live=CONSOLE.get("console") is not None, console=CONSOLE.get("console")))
     _install_stop_handlers(master.request_stop, hard_exit_code=EXIT_INTERRUPTED)
     summary = master.run()
     if master.already_finished:
@@ -308,25 +355,38 @@ def _write_gallery(out: Path) -> None:
 
 def cmd_master(args) -> int:
     cfg = crawl_config(args, read_seeds(args.seeds))
+    tls = server_tls_from(args)
     key, source = authkey.master_key(cfg.out, args.authkey_file)
-    return run_master(cfg, key, source, parse_address(args.listen), fresh=args.fresh)
+    return run_master(cfg, key, source, parse_address(args.listen), fresh=args.fresh, tls=tls)
 
 
 def cmd_worker(args) -> int:
     from .worker import Worker
 
-    address = parse_address(args.connect)
+    connect, master_done = args.connect, None
+    if connect == "-":  # a local worker of `crawler run`, started before its master listens
+        from .local import address_from_stdin
+        connect, master_done = address_from_stdin()
+        if not connect:
+            return EXIT_OK  # the master never came up (its crawl was finished already)
+        if master_done.wait(0.05):
+            log.info("the crawl at %s was over before this worker started; nothing to do", connect)
+            return EXIT_OK
+    address = parse_address(connect)
     kwargs = {"name": args.name} if args.name else {}
     cfg = WorkerConfig(address=address, out=args.out, threads=args.threads, max_bytes=args.max_bytes,
                        timeout=args.timeout, user_agent=args.user_agent, proxy=_proxy(args),
                        ca_bundle=_ca_bundle(args), **kwargs)
+    tls = client_tls_from(args)
     key = authkey.worker_key(cfg.out, args.authkey_file)
     if args.socket_timeout <= 2 * MAX_WAIT:
         raise ConfigError(f"--socket-timeout must be more than {2 * MAX_WAIT:g} s (the master holds a get up to {MAX_WAIT:g} s)")
     # The manager's connection factory is process-wide (multiprocessing's own registry).
     queues.ClientSettings.recv_timeout = args.socket_timeout
-    worker = Worker(cfg, key, reconnect_timeout=args.reconnect_timeout)
+    worker = Worker(cfg, key, reconnect_timeout=args.reconnect_timeout, link=queues.MasterLink(address, key, tls=tls))
     _install_stop_handlers(worker.request_stop, hard_exit_code=EXIT_INTERRUPTED)
+    if master_done is not None:
+        threading.Thread(target=lambda: (master_done.wait(), worker.request_stop()), daemon=True).start()
     code = worker.run()
     s = worker.stats
     if code == 0:
@@ -341,42 +401,41 @@ def cmd_worker(args) -> int:
 
 
 def run_local(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str, int], *,
-              workers: int, threads: int, verbosity: list[str], fresh: bool = False) -> int:
-    """A master in this process and `workers` worker processes connected over loopback TCP."""
+              workers: int, threads: int, verbosity: list[str], fresh: bool = False, tls=None) -> int:
+    """A master in this process and `workers` worker processes connected over loopback TCP
+    (over TLS when `tls` is given: the local workers trust exactly the master's certificate)."""
     from . import local
 
     env = {config.AUTHKEY_ENV: key.decode()}
     if cfg.proxy:  # not on their command line: a proxy URL may hold a password
         env[config.PROXY_ENV] = cfg.proxy
+    tls_argv = ["--tls-fingerprint", tls.fingerprint] if tls else []
 
     def worker_argv(connect: str) -> list[str]:
         return ["worker", "--connect", connect, "--out", str(cfg.out), "--threads", str(threads),
                 "--max-bytes", str(cfg.max_bytes), "--timeout", str(cfg.timeout), "--user-agent", cfg.user_agent,
-                "--reconnect-timeout", "30", "--log-format", "json", *verbosity]
+                "--reconnect-timeout", "30", "--log-format", "json", *tls_argv, *verbosity]
 
-    # forked now, before the master starts a thread; they wait for its address (see local.py)
-    forked = local.fork_workers(workers, worker_argv, env) if local.can_fork() else []
-    procs: list = list(forked)
+    # Started now, before the master starts a thread: forked where that is safe, else as new
+    # interpreters, which then import while the master starts. Either way they wait for its
+    # address (see local.py), so none is late for a short crawl.
+    if local.can_fork():
+        procs: list = local.fork_workers(workers, worker_argv, env)
+        log.debug("%d local workers forked", workers)
+    else:
+        procs = [local.spawn_worker(worker_argv("-"), env) for _ in range(workers)]
+        log.info("%d local workers started as `%s -m crawler worker` (not forked)", workers,
+                 os.path.basename(sys.executable))
 
-    def relay_logs(n: int, p) -> None:
+    for n, p in enumerate(procs, 1):
         # the workers' logs come through this process, so they share its format and display
         threading.Thread(target=logs.relay, args=(p.stderr, f"[worker {n}]"), daemon=True).start()
-
-    for n, p in enumerate(forked, 1):
-        relay_logs(n, p)
 
     def start_workers(address):
         host = "127.0.0.1" if address[0] in ("0.0.0.0", "") else "::1" if address[0] == "::" else address[0]
         connect = f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
-        for p in forked:
+        for p in procs:
             p.start(connect)
-        if forked:
-            return
-        for n in range(1, workers + 1):
-            p = subprocess.Popen([sys.executable, "-m", "crawler", *worker_argv(connect)], env=dict(os.environ, **env),
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            procs.append(p)
-            relay_logs(n, p)
 
     def all_workers_gone() -> str | None:
         if procs and all(p.poll() is not None for p in procs):
@@ -386,9 +445,9 @@ def run_local(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str, 
 
     try:
         code = run_master(cfg, key, key_source, listen, on_ready=start_workers, should_abort=all_workers_gone,
-                          fresh=fresh, workers_pending=lambda: any(p.poll() is None for p in procs))
+                          fresh=fresh, tls=tls, workers_pending=lambda: any(p.poll() is None for p in procs))
     finally:
-        for p in forked:
+        for p in procs:
             p.cancel()  # the master never listened (say, the crawl was finished already): they exit
         for p in procs:
             try:
@@ -412,9 +471,10 @@ def cmd_run(args) -> int:
     if args.workers < 1:
         raise ConfigError("--workers must be at least 1")
     cfg = crawl_config(args, read_seeds(args.seeds))
+    tls = server_tls_from(args)
     key, source = authkey.master_key(cfg.out, args.authkey_file)
     return run_local(cfg, key, source, parse_address(args.listen), workers=args.workers, threads=args.threads,
-                     verbosity=_verbosity_flags(args), fresh=args.fresh)
+                     verbosity=_verbosity_flags(args), fresh=args.fresh, tls=tls)
 
 
 def cmd_status(args) -> int:
@@ -423,8 +483,9 @@ def cmd_status(args) -> int:
     from .inspect import status_lines
     from .queues import MasterLink
 
+    tls = client_tls_from(args)
     key = authkey.worker_key(args.out, args.authkey_file)
-    link = MasterLink(parse_address(args.connect), key)
+    link = MasterLink(parse_address(args.connect), key, tls=tls)
     try:
         link.connect()
         status = link.tasks.status()
@@ -510,6 +571,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     CONSOLE["console"] = setup_logging(args)
     from .errors import ConnectError
+    from .tls import TLSError
+    if portable.UNKNOWN_DISABLED:
+        log.warning("$%s: unknown name(s) %s ignored (known: %s)", portable.DISABLE_ENV,
+                    ", ".join(sorted(portable.UNKNOWN_DISABLED)), ", ".join(portable.FAST_PATHS))
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:
@@ -520,6 +585,9 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, AuthkeyTooOpenError):
             return EXIT_KEY_TOO_OPEN
         return EXIT_KEY_TOO_SHORT if isinstance(exc, AuthkeyTooShortError) else EXIT_AUTHKEY
+    except TLSError as exc:
+        log.error("%s", exc)
+        return EXIT_TLS
     except ConnectError as exc:
         log.error("%s", exc)
         return EXIT_KEY_REFUSED
@@ -533,7 +601,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except OSError as exc:
-        if getattr(exc, "errno", None) == 98:  # EADDRINUSE
+        if portable.is_address_in_use(exc):
             log.error("cannot listen: %s (another master running? pick another --listen port)", exc.strerror)
             return EXIT_USAGE
         raise

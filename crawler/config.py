@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import ConfigError
+from .portable import hostname
 
 DEFAULT_PORT = 50000
 """Port the master listens on when --listen gives only a host."""
@@ -67,11 +68,11 @@ ACCEPT_NAMES = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "gif": "gif", "webp
 
 # Exit codes, documented in the README and in `crawler --help`.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_AUTHKEY, EXIT_UNREACHABLE, EXIT_KEY_REFUSED = 0, 1, 2, 3, 4, 5
-EXIT_KEY_TOO_OPEN, EXIT_KEY_TOO_SHORT = 6, 7
-EXIT_WORKER_FAULT = 8
+EXIT_KEY_TOO_OPEN, EXIT_KEY_TOO_SHORT, EXIT_TLS = 6, 7, 8
+EXIT_WORKER_FAULT = 9
 """A worker stopped on a fault of its own (its storage failed, or downloads kept failing with
 internal errors) and handed its tasks back."""
-EXIT_STATE_UNWRITABLE = 9
+EXIT_STATE_UNWRITABLE = 10
 """The master could not write its manifest or journal (a full disk...); the same command resumes."""
 EXIT_INTERRUPTED = 130
 
@@ -160,7 +161,7 @@ class WorkerConfig:
     max_bytes: int = DEFAULT_MAX_BYTES
     timeout: float = DEFAULT_TIMEOUT
     user_agent: str = DEFAULT_USER_AGENT
-    name: str = field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
+    name: str = field(default_factory=lambda: f"{hostname()}:{os.getpid()}")
     proxy: str | None = field(default=None, repr=False)
     ca_bundle: str | None = None  # wins over the master's (the crawl's settings)
 

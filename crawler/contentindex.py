@@ -13,8 +13,9 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
+from .diskfaults import storage_error
 from .naming import safe_join
-from .storage import _FILE_FLAGS, storage_error  # the same exclusive, no-symlink create
+from .storage import _FILE_FLAGS  # the same exclusive, no-symlink create
 
 CONTENT_INDEX = os.path.join(".crawler", "content")
 _index_folders: set[str] = set()  # made already by this process (256 at most per root)

@@ -1,12 +1,16 @@
 """The worker processes `crawler run` starts next to its master.
 
-They are forked before the master starts any thread, and wait on a pipe for the address
-the master listens on. A forked worker skips the interpreter's start and the imports: about
-0.16 s of CPU each, a tenth of a 2,000-image crawl's CPU on loopback. Each runs exactly
-the `crawler worker` command (same options, same code, `cli.main`), with its JSON log
-lines on a pipe that the master relays. Off Linux, or when a thread is already running
-(forking then could copy a lock some other thread holds), they are started as
-`python -m crawler worker` instead, once the address is known.
+Where fork is safe (Linux and the BSDs), they are forked before the master starts any
+thread, and wait on a pipe for the address the master listens on. A forked worker skips
+the interpreter's start and the imports: about 0.16 s of CPU each, a tenth of a 2,000-image
+crawl's CPU on loopback. Each runs exactly the `crawler worker` command (same options, same
+code, `cli.main`), with its JSON log lines on a pipe that the master relays. On Windows (no
+fork), on macOS (fork unsafe once system frameworks are loaded), when a thread is already
+running (forking then could copy a lock some other thread holds) or with the `fork` fast
+path switched off (portable.py), they are started as `python -m crawler worker --connect -`
+instead, at the same moment, and read the address from their stdin: new interpreters that
+import everything afresh, so nothing handed to the manager may be a lambda or a local
+function (queues.py registers module-level functions).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import sys
 import threading
 import time
 from typing import Callable, Sequence
+
+from . import portable
 
 
 class LocalWorker:
@@ -92,9 +98,62 @@ class LocalWorker:
 
 
 def can_fork() -> bool:
-    # Linux only: on macOS, forking after system frameworks are loaded is unsafe, which is why
-    # multiprocessing spawns there by default
-    return sys.platform.startswith("linux") and threading.active_count() == 1
+    """Fork now? Where fork is safe at all (portable.fork_is_safe), and no thread runs."""
+    return portable.fork_is_safe() and threading.active_count() == 1
+
+
+class SpawnedWorker(subprocess.Popen):
+    """`python -m crawler worker --connect -`, waiting on its stdin for the master's address,
+    with the same start/cancel as a forked LocalWorker. Its stdin stays open while the master
+    runs: closed, it tells a worker still starting (or still reaching out) that the master
+    is done, so it does not wait out --reconnect-timeout for one that has gone."""
+
+    def start(self, address: str) -> None:
+        try:
+            self.stdin.write((address + "\n").encode())
+            self.stdin.flush()
+        except (OSError, ValueError):  # it has exited already
+            pass
+
+    def cancel(self) -> None:
+        """The master is done (or never listened): close the worker's stdin."""
+        try:
+            self.stdin.close()
+        except OSError:
+            pass
+
+
+def address_from_stdin() -> tuple[str, threading.Event]:
+    """A SpawnedWorker's side: the master's address, the first line of stdin (empty: there is
+    none), and an event set once stdin closes (the master is done). Read from the descriptor:
+    a thread blocked in sys.stdin's buffered reader would hold its lock at exit."""
+    fd = sys.stdin.fileno()
+    data = b""
+    while b"\n" not in data:
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    done = threading.Event()
+
+    def watch() -> None:
+        while os.read(fd, 4096):
+            pass
+        done.set()
+
+    if b"\n" in data:
+        threading.Thread(target=watch, name="master-done", daemon=True).start()
+    else:
+        done.set()
+    return data.split(b"\n", 1)[0].decode(errors="replace").strip(), done
+
+
+def spawn_worker(argv: Sequence[str], env: dict[str, str]) -> SpawnedWorker:
+    """Start `python -m crawler WORKER-ARGV` (no fork of this process; argv has `--connect -`);
+    its stderr is piped for the master to relay. It shares this console, so Ctrl-C (and on
+    Windows Ctrl-Break) reaches it too and it stops cleanly by itself."""
+    return SpawnedWorker([sys.executable, "-m", "crawler", *argv], env=dict(os.environ, **env),
+                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def fork_workers(n: int, worker_argv: Callable[[str], Sequence[str]], env: dict[str, str]) -> list[LocalWorker]:

@@ -141,10 +141,11 @@ class Master:
     def __init__(self, cfg: CrawlConfig, authkey: bytes, listen: tuple[str, int], *,
                  on_ready: Callable[[tuple[str, int]], None] | None = None,
                  should_abort: Callable[[], str | None] | None = None, fresh: bool = False,
-                 progress=None, workers_pending: Callable[[], bool] | None = None):
+                 progress=None, tls=None, workers_pending: Callable[[], bool] | None = None):
         self.cfg = cfg
         self.authkey = authkey
         self.listen = listen
+        self.tls = tls  # a tls.ServerTLS: the queues are served over TLS
         self.on_ready = on_ready
         self.should_abort = should_abort
         self.workers_pending = workers_pending  # `crawler run`: are local workers still running?
@@ -221,7 +222,7 @@ class Master:
         if resuming:  # even an empty journal: the manifest may already hold results
             self._resume(manifest_path)
         self._manifest = manifest.ManifestWriter(manifest_path)
-        self.served = serve(self.board, self.inbox, self.listen, self.authkey)
+        self.served = serve(self.board, self.inbox, self.listen, self.authkey, tls=self.tls)
         log.info("master listening on %s", format_address(self.served.address))
         for seed in self.cfg.seeds:
             self._add_page(seed, 0)

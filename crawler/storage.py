@@ -4,6 +4,12 @@ A download is streamed into `<name>.<random>.crawler-part` in its target folder 
 into place only when complete, so no reader ever sees half a file. Folders are walked with
 directory file descriptors and O_NOFOLLOW, so a symlink planted inside the downloads root
 (or a URL-derived name) can never make a write land outside it.
+
+Where the platform has no directory descriptors (Windows), folders are made one by one by
+path, each checked to be a plain folder (not a symlink or a junction), and the file, once
+created, is checked to be where it should: inside the root, by the path it was opened by
+(crawler.checkedpaths). The file is created with O_EXCL there too, so a
+planted link at its name is never written through, and renamed into place in its folder.
 """
 
 from __future__ import annotations
@@ -20,64 +26,22 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from .errors import CrawlerError
-from .naming import TEMP_SUFFIX, check_relative, is_temp_name, safe_join
+from . import portable
+from .checkedpaths import checked_folder, unlink_quietly, verify_inside
+from .diskfaults import LOCAL_ERRNOS, LocalStorageError, storage_error  # noqa: F401  (storage.LocalStorageError)
+from .errors import StorageError  # noqa: F401  (storage.StorageError, as before)
+from .naming import TEMP_SUFFIX, check_relative, is_temp_name
 
 log = logging.getLogger(__name__)
 
 _ROOT_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)  # the root itself may be a symlink the user made
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+_HAVE_DIR_FD = (portable.enabled("dir-fd") and os.open in os.supports_dir_fd and os.mkdir in os.supports_dir_fd
+                and os.rename in os.supports_dir_fd and os.unlink in os.supports_dir_fd)
 # link(2) failing so: the filesystem has no hard links (FAT, some network and FUSE ones)
 _NO_HARD_LINKS = frozenset(e for e in (errno.EPERM, errno.EMLINK, getattr(errno, "ENOTSUP", None),
                                        getattr(errno, "EOPNOTSUPP", None)) if e is not None)
-_HAVE_DIR_FD = os.open in os.supports_dir_fd and os.mkdir in os.supports_dir_fd and os.rename in os.supports_dir_fd
-
-
-class StorageError(CrawlerError):
-    """A file cannot be stored where it belongs (a symlink or a file in the way, a bad name)."""
-
-    reason = "storage"
-
-    def __init__(self, message: str, *, errno_: int | None = None):
-        super().__init__(message)
-        self.errno = errno_
-
-
-# The downloads folder itself failing: no URL is to blame, and another worker may well store
-# the same file. (ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG, EEXIST and the like are about one
-# name, and stay the URL's.)
-LOCAL_ERRNOS = frozenset(e for e in (errno.ENOSPC, getattr(errno, "EDQUOT", None), errno.EROFS,
-                                     errno.EACCES, errno.EPERM, errno.EIO) if e is not None)
-
-
-class LocalStorageError(StorageError):
-    """The worker's own storage fails (full, over quota, read-only, no permission, I/O error)."""
-
-    def describe(self, root: Path) -> str:
-        """One line for the user: what failed, and where (`no space left in /data: 0 bytes free`)."""
-        where = os.path.abspath(root)
-        if self.errno == errno.ENOSPC:
-            try:
-                st = os.statvfs(where)
-                free = f"{st.f_bavail * st.f_frsize:,} bytes free"
-            except OSError as exc:
-                free = f"free space unknown ({exc.strerror})"
-            return f"no space left in {where}: {free}"
-        if self.errno == getattr(errno, "EDQUOT", None):
-            return f"disk quota exceeded in {where}"
-        if self.errno == errno.EROFS:
-            return f"{where} is on a read-only filesystem"
-        if self.errno in (errno.EACCES, errno.EPERM):
-            return f"permission denied in {where} ({self})"
-        return f"cannot write in {where}: {self}"
-
-
-def storage_error(message: str, exc: OSError) -> StorageError:
-    """`message: strerror`, as the worker's own fault (LocalStorageError) or the URL's."""
-    cls = LocalStorageError if exc.errno in LOCAL_ERRNOS else StorageError
-    return cls(f"{message}: {exc.strerror or exc}", errno_=exc.errno)
-
 
 class AtomicFile:
     """A temporary file in its final folder; `commit()` renames it into place, `abort()` removes it."""
@@ -92,15 +56,22 @@ class AtomicFile:
         self._root = os.fspath(root)
         self._dir_path = os.path.join(root, *parts[:-1])
         self.size = 0
-        self.kept = False  # commit() found these very bytes at the path already, and kept that file
         self.sha256 = hashlib.sha256()
+        self.kept = False  # commit() found these very bytes at the path already, and kept that file
         try:
             if _HAVE_DIR_FD:
                 self._dir_fd = _open_folder(os.fspath(root), parts[:-1])
                 fd = os.open(self._tmp, _FILE_FLAGS, 0o644, dir_fd=self._dir_fd)
-            else:  # pragma: no cover - Windows has no dir_fd; fall back to checked paths
-                _make_dirs_checked(Path(root), parts[:-1])
-                fd = os.open(os.path.join(self._dir_path, self._tmp), _FILE_FLAGS, 0o644)
+            else:  # Windows has no dir_fd: checked paths
+                self._dir_path = checked_folder(os.fspath(root), parts[:-1])
+                path = os.path.join(self._dir_path, self._tmp)
+                fd = os.open(path, _FILE_FLAGS, 0o644)
+                try:
+                    verify_inside(os.fspath(root), path, fd)
+                except BaseException:
+                    os.close(fd)
+                    unlink_quietly(path)
+                    raise
         except OSError as exc:
             self._close_dir()
             raise storage_error(f"cannot create {rel}", exc) from exc
@@ -132,47 +103,67 @@ class AtomicFile:
         """
         try:
             self._close_file()
-            if fallback is None or self._dir_fd < 0:
-                self._rename_to(self._dir_fd, self._name)
+            if self._dir_fd < 0:
+                verify_inside(self._root, self._dir_path)  # no folder on the way swapped meanwhile
+            if fallback is None:
+                self._rename(self._name)
                 return self.rel
             try:  # a hard link fails where a name exists, atomically: no other writer slips in
-                os.link(self._tmp, self._name, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd,
-                        follow_symlinks=False)
+                if self._dir_fd >= 0:
+                    os.link(self._tmp, self._name, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd,
+                            follow_symlinks=False)
+                else:
+                    os.link(os.path.join(self._dir_path, self._tmp), os.path.join(self._dir_path, self._name))
+                self._unlink(self._tmp)
+                return self.rel
             except FileExistsError:
-                same = self._holds_these_bytes(self._name)
-                if same is None:
-                    self._rename_to(self._dir_fd, self._name)
-                    return self.rel
-                if same:
-                    self.kept = True
-                    os.unlink(self._tmp, dir_fd=self._dir_fd)
-                    return self.rel
-                return self._move_elsewhere(fallback())
+                pass
             except OSError as exc:
                 if exc.errno not in _NO_HARD_LINKS:
-                    raise
-                if self._holds_these_bytes(self._name) is False:  # no hard links here: look, then rename
-                    return self._move_elsewhere(fallback())
-                self._rename_to(self._dir_fd, self._name)
-                return self.rel
-            os.unlink(self._tmp, dir_fd=self._dir_fd)
+                    raise  # else a filesystem without hard links: look, then rename
+            same = self._holds_these_bytes(self._name)
+            if same is None:  # nothing there after all, or no regular file (a planted symlink)
+                self._rename(self._name)
+            elif same:
+                self.kept = True
+                self._unlink(self._tmp)
+            else:
+                return self._move_elsewhere(fallback())
             return self.rel
+        except StorageError:
+            self.abort()
+            raise
         except OSError as exc:
             self.abort()
             raise storage_error(f"cannot store {self.rel}", exc) from exc
         finally:
             self._close_dir()
 
-    def _rename_to(self, dir_fd: int, name: str) -> None:
+    def _at(self, name: str) -> tuple[str, dict]:
+        """name in our folder, as the path and keyword arguments os functions take."""
         if self._dir_fd >= 0:
-            os.rename(self._tmp, name, src_dir_fd=self._dir_fd, dst_dir_fd=dir_fd)
-        else:  # pragma: no cover
+            return name, {"dir_fd": self._dir_fd}
+        return os.path.join(self._dir_path, name), {}
+
+    def _rename(self, name: str) -> None:
+        """The temporary file becomes `name` in its folder, replacing whatever is there."""
+        if self._dir_fd >= 0:
+            os.rename(self._tmp, name, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
+        else:
             os.replace(os.path.join(self._dir_path, self._tmp), os.path.join(self._dir_path, name))
 
+    def _unlink(self, name: str) -> None:
+        path, where = self._at(name)
+        os.unlink(path, **where)
+
     def _holds_these_bytes(self, name: str) -> bool | None:
-        """Does the regular file `name` in our folder hold exactly our bytes? None: not a regular file."""
+        """Does the regular file `name` in our folder hold exactly our bytes? None: nothing
+        there, or not a regular file."""
+        path, where = self._at(name)
         try:
-            fd = os.open(name, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0), dir_fd=self._dir_fd)
+            if not where and not stat.S_ISREG(os.lstat(path).st_mode):
+                return None
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0), **where)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -196,13 +187,17 @@ class AtomicFile:
         """Store ours under rel instead (a hashed name, unique to the URL: replacing is fine there)."""
         parts = check_relative(rel)
         if parts[:-1] == self.rel.split("/")[:-1]:  # the same folder: nearly always
-            self._rename_to(self._dir_fd, parts[-1])
-        else:
+            self._rename(parts[-1])
+        elif self._dir_fd >= 0:
             dir_fd = _open_folder(self._root, parts[:-1])
             try:
-                self._rename_to(dir_fd, parts[-1])
+                os.rename(self._tmp, parts[-1], src_dir_fd=self._dir_fd, dst_dir_fd=dir_fd)
             finally:
                 os.close(dir_fd)
+        else:
+            folder = checked_folder(self._root, parts[:-1])
+            os.replace(os.path.join(self._dir_path, self._tmp), os.path.join(folder, parts[-1]))
+            verify_inside(self._root, folder)
         return rel
 
     def abort(self) -> None:
@@ -213,7 +208,7 @@ class AtomicFile:
         try:
             if self._dir_fd >= 0:
                 os.unlink(self._tmp, dir_fd=self._dir_fd)
-            else:  # pragma: no cover
+            else:
                 os.unlink(os.path.join(self._dir_path, self._tmp))
         except OSError:
             pass
@@ -249,7 +244,8 @@ class _OpenHow(ctypes.Structure):
 
 
 def _load_openat2():
-    if not sys.platform.startswith("linux"):
+    # the syscall's number and flags are Linux's; elsewhere, or without dir_fd, the walk does it
+    if not sys.platform.startswith("linux") or not _HAVE_DIR_FD or not portable.enabled("openat2"):
         return None
     try:
         syscall = ctypes.CDLL(None, use_errno=True).syscall
@@ -318,8 +314,10 @@ def remove_stored(root: Path, rel: str) -> None:
                 os.unlink(parts[-1], dir_fd=dir_fd)
             finally:
                 os.close(dir_fd)
-        else:  # pragma: no cover
-            os.unlink(safe_join(root, rel))
+        else:
+            folder = checked_folder(os.fspath(root), parts[:-1], create=False)
+            verify_inside(os.fspath(root), folder)
+            os.unlink(os.path.join(folder, parts[-1]))
     except OSError as exc:
         raise storage_error(f"cannot remove {rel}", exc) from exc
 
@@ -355,31 +353,13 @@ def _open_dirs(root: str, parts: list[str]) -> int:
         raise
 
 
-def _make_dirs_checked(root: Path, parts: list[str]) -> None:  # pragma: no cover - Windows
-    path = root
-    path.mkdir(parents=True, exist_ok=True)
-    for part in parts:
-        path = path / part
-        if path.is_symlink():
-            raise StorageError(f"{path} is a symlink; not following it")
-        path.mkdir(exist_ok=True)
-
-
 def _owner_alive(name: str) -> bool:
     """Is the process that writes this temporary file still running (on this host)?"""
     try:
         pid = int(name[: -len(TEMP_SUFFIX)].rsplit(".", 1)[1].split("-", 1)[0])
     except (IndexError, ValueError):
         return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return portable.process_alive(pid)
 
 
 def remove_partials(root: Path) -> int:

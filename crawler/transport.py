@@ -32,7 +32,6 @@ import io
 import os
 import socket
 import ssl
-import struct
 import threading
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -50,7 +49,7 @@ from urllib3.poolmanager import PoolManager
 from urllib3.util.ssl_ import create_urllib3_context
 
 from .netguard import NetPolicy, connect
-from .sockopts import set_kernel_timeouts
+from .sockopts import clear_kernel_timeouts, kernel_timeouts_work, set_kernel_timeouts
 
 CHUNK = 64 * 1024
 MAX_POOLS = 64  # origins kept open per thread; the least recently used closes first
@@ -115,9 +114,8 @@ class _KernelTimedSocket(socket.socket):
 
     def settimeout(self, value: float | None) -> None:
         if value != self._kernel_timeout:  # urllib3 sets it twice per request, mostly to what it was
-            if value is None:  # no timeout: a zero timeval
-                for opt in (socket.SO_RCVTIMEO, socket.SO_SNDTIMEO):
-                    self.setsockopt(socket.SOL_SOCKET, opt, bytes(len(struct.pack("ll", 0, 0))))
+            if value is None:
+                clear_kernel_timeouts(self)
             else:
                 set_kernel_timeouts(self, value)
             self._kernel_timeout = value
@@ -145,7 +143,10 @@ class _GuardedHTTPConnection(HTTPConnection):
         self.policy = policy
 
     def _new_conn(self) -> socket.socket:
-        return _KernelTimedSocket.adopt(_guarded_socket(self), self.timeout)
+        sock = _guarded_socket(self)
+        if not kernel_timeouts_work():  # this platform's kernel cannot keep them: Python's own
+            return sock
+        return _KernelTimedSocket.adopt(sock, self.timeout)
 
 
 class _GuardedHTTPSConnection(HTTPSConnection):

@@ -30,11 +30,12 @@ from urllib.parse import urlsplit
 
 from . import contentindex, fetch, httpopts, imagetype, naming, retry, storage, transport, urls
 from .concurrency import DownloadGate
-from .config import EXIT_INTERRUPTED, EXIT_KEY_REFUSED, EXIT_UNREACHABLE, EXIT_WORKER_FAULT, WorkerConfig
+from .config import EXIT_INTERRUPTED, EXIT_KEY_REFUSED, EXIT_TLS, EXIT_UNREACHABLE, EXIT_WORKER_FAULT, WorkerConfig
 from .errors import ConnectError, CrawlerError, FetchError, FilteredError, NotAnImageError
 from .messages import InvalidMessage, is_stop, make_result, validate_task
 from .netguard import NetPolicy
 from .queues import ForbiddenPickle, MasterLink, format_address
+from .tls import TLSError
 
 log = logging.getLogger(__name__)
 
@@ -281,22 +282,26 @@ class Worker:
                 try:
                     self.link.connect()
                     self._apply_settings()
+                except TLSError as exc:  # a TLS mismatch, or a certificate that does not verify
+                    self._fail(EXIT_TLS, str(exc))
+                    return
                 except ConnectError as exc:
                     self._fail(EXIT_KEY_REFUSED, str(exc))
                     return
                 except (OSError, EOFError) as exc:
+                    if self._stopping.is_set():  # asked to stop, and no master to hand anything back to
+                        log.log(logging.WARNING if self._outbox else logging.INFO,
+                                "stopping without the master (%s); %d result(s) not delivered (their tasks are "
+                                "handed out again)", _why(exc), len(self._outbox))
+                        if not self.exit_code:  # a fault of its own keeps its code
+                            self.exit_code = EXIT_INTERRUPTED
+                        return
                     now = time.monotonic()
                     lost_since = lost_since or now
                     if now - lost_since > self.reconnect_timeout:
                         verb = "reach" if first else "reconnect to"
                         self._fail(EXIT_UNREACHABLE, f"could not {verb} the master at {format_address(self.cfg.address)} "
                                       f"for {self.reconnect_timeout:.0f} s ({_why(exc)}); giving up")
-                        return
-                    if self._stopping.is_set():  # told to stop (SIGTERM): no master to give anything back to
-                        if not self.exit_code:
-                            self.exit_code = EXIT_INTERRUPTED
-                        log.warning("stopping while the master is unreachable; %d result(s) not delivered "
-                                    "(their tasks are handed out again when their leases end)", len(self._outbox))
                         return
                     if backoff == 0.2:
                         log.warning("master at %s unreachable (%s); retrying for up to %.0f s",
@@ -305,8 +310,10 @@ class Worker:
                     backoff = min(backoff * 2, 5.0)
                     continue
                 connected, backoff = True, 0.2
-                log.info("%s to master at %s as %s, %d threads", "connected" if first else "reconnected",
-                         format_address(self.cfg.address), self.cfg.name, self.cfg.threads)
+                tls = getattr(self.link, "tls", None)
+                log.info("%s to master at %s as %s, %d threads%s", "connected" if first else "reconnected",
+                         format_address(self.cfg.address), self.cfg.name, self.cfg.threads,
+                         f", over {tls.description}" if tls else "")
                 first, lost_since = False, None
             try:
                 if self._exchange():

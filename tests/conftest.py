@@ -36,3 +36,25 @@ def procs():
     p = Procs()
     yield p
     p.cleanup()
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory):
+    """A private CA (trustme) and a master certificate for 127.0.0.1 and localhost, as PEM
+    files: ca (the CA to trust), cert, key (mode 600), fingerprint (of cert)."""
+    import os
+    from types import SimpleNamespace
+
+    import trustme
+
+    from crawler.tls import certificate_fingerprint
+    d = tmp_path_factory.mktemp("tls")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    files = SimpleNamespace(dir=d, ca=d / "ca.pem", cert=d / "cert.pem", key=d / "key.pem", ca_object=ca)
+    ca.cert_pem.write_to_path(str(files.ca))
+    cert.cert_chain_pems[0].write_to_path(str(files.cert))
+    cert.private_key_pem.write_to_path(str(files.key))
+    os.chmod(files.key, 0o600)
+    files.fingerprint = certificate_fingerprint(files.cert)
+    return files

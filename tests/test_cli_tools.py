@@ -51,7 +51,9 @@ def test_log_format_json_gives_one_object_per_line(tmp_path):
     assert p.returncode == 0 and p.stderr == b""
     entries = [json.loads(line) for line in log.read_text().splitlines()]
     assert {"time", "level", "logger", "message"} <= entries[0].keys()
-    assert any("[worker 1] connected to master" in e["message"] for e in entries)
+    # the workers' lines come through as well (on a loaded machine a worker started as a new
+    # interpreter may find the short crawl over already, and says so instead)
+    assert any(e["message"].startswith("[worker ") for e in entries)
 
 
 def test_status_of_a_running_master_has_the_right_counts(slow_site, tmp_path, procs):

@@ -41,33 +41,53 @@ def check_failures(recs, truth, base_url):
         assert not rec["ok"] and rec["reason"] == "not-an-image"
 
 
-def test_run_with_two_workers_stores_every_image_and_records_every_failure(site, tmp_path, procs):
+@pytest.mark.parametrize("how", ["forked", "portable", "tls"])
+def test_run_with_two_workers_stores_every_image_and_records_every_failure(how, site, tmp_path, procs, request):
+    """forked: Linux's fast paths. portable: the paths of macOS and Windows, on Linux: workers
+    started without fork, storage without directory descriptors, socket timeouts kept by
+    Python. tls: the manager link over TLS, the local workers pinning the master's certificate."""
     root, truth, base_url = site
+    env, extra = {}, []
+    if how == "portable":
+        env = {"CRAWLER_DISABLE": "fork,dir-fd,openat2,kernel-timeouts"}
+        # workers started as new interpreters join later than forked ones: a site slow enough
+        # that the first does not take every image before the second is there, and fewer
+        # threads than --per-host's 8, so that it cannot hold all of the site's slots
+        server, base_url = serve_slow(root, delay=0.05)
+        request.addfinalizer(lambda: (server.shutdown(), server.server_close()))
+        extra = ["--threads", "3"]
+    elif how == "tls":
+        files = request.getfixturevalue("tls_files")
+        extra = ["--tls-cert", str(files.cert), "--tls-key", str(files.key)]
     out = tmp_path / "out"
     seeds = seed_file(tmp_path, "# the site", "", base_url + truth["start"])
-    p = procs.start("run", str(seeds), "--workers", "2", "--out", str(out))
+    p = procs.start("run", str(seeds), "--workers", "2", "--out", str(out), *extra, env=env)
     log = output(p, 90)
     assert p.returncode == 0, log
+    assert ("started as" in log and "(not forked)" in log) == (how == "portable"), log
+    assert log.count("over TLS (certificate pinned)") == (2 if how == "tls" else 0), log
     recs = check_complete(out, root, truth, base_url)
     check_failures(recs, truth, base_url)
-    assert len({r["worker"] for r in recs if r["ok"]}) == 2, "both workers should have done work"
+    assert len({r["worker"] for r in recs if r["ok"]}) == 2, "both workers should have done work\n" + log
     assert "images:" in log and f"{len(truth['images'])} ok" in log
     assert pids_alive(recs) == []
     assert f"gallery: {out / 'index.html'}" in log and (out / "index.html").is_file()  # the master's report
 
 
-def test_run_again_on_a_finished_crawl_exits_at_once_and_its_forked_workers_too(site, tmp_path, procs):
+@pytest.mark.parametrize("how", ["forked", "spawned"])
+def test_run_again_on_a_finished_crawl_exits_at_once_and_its_workers_too(how, site, tmp_path, procs):
     root, truth, base_url = site
     out = tmp_path / "out"
     seeds = seed_file(tmp_path, base_url + truth["start"])
     first = procs.start("run", str(seeds), "--workers", "2", "--out", str(out))
     assert output(first, 90) is not None and first.returncode == 0
-    again = procs.start("run", str(seeds), "--workers", "2", "--out", str(out))
+    env = {"CRAWLER_DISABLE": "fork"} if how == "spawned" else {}
+    again = procs.start("run", str(seeds), "--workers", "2", "--out", str(out), env=env)
     started = time.monotonic()
     log = output(again, 30)
     assert again.returncode == 0 and "already finished" in log, log
     assert time.monotonic() - started < 10
-    # the workers, forked before the master looked at its journal, were told there is no
+    # the workers, started before the master looked at its journal, were told there is no
     # master to join and exited: nothing of the session is left (and nothing was reparented)
     with pytest.raises(ProcessLookupError):
         os.killpg(again.pid, 0)
@@ -179,6 +199,23 @@ def test_worker_gives_up_on_an_unreachable_master_with_one_line(tmp_path, procs)
                     "--reconnect-timeout", "1", env={"CRAWLER_AUTHKEY": "x" * 32})
     log = output(w, 20)
     assert w.returncode == 4 and "could not reach the master" in log and "Traceback" not in log
+
+
+def test_sigterm_stops_a_worker_at_once_while_its_master_is_unreachable(tmp_path, procs):
+    import signal
+    import socket
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    w = procs.start("worker", "--connect", f"127.0.0.1:{port}", "--out", str(tmp_path / "w"),
+                    "--reconnect-timeout", "60", env={"CRAWLER_AUTHKEY": "x" * 32})
+    line = w.stdout.readline().decode()
+    assert "unreachable" in line, line
+    stopped = time.monotonic()
+    w.send_signal(signal.SIGTERM)
+    log = output(w, 20)
+    assert w.returncode == 130 and "stopping without the master" in log, log
+    assert time.monotonic() - stopped < 5 and "Traceback" not in log
 
 
 def test_demo_crawls_the_bundled_site_offline(tmp_path, procs):

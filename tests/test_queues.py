@@ -300,3 +300,68 @@ def test_results_gather_while_leased_tasks_wait_here_then_go_out_in_one_call(tmp
     while not worker._exchange() and len(Tasks.calls) < 2 and time.monotonic() - start < 5:
         pass
     assert Tasks.calls[1][0] == 1 and RESULT_HOLD * 0.9 <= time.monotonic() - start < RESULT_HOLD + 0.2
+
+
+def _serve_until_killed(address_out, key, cert, keyfile):
+    """Runs in a spawned process: serve the queues (over TLS with cert and keyfile) and report the address."""
+    import time as _time
+
+    from crawler import tls
+    s = serve(TaskBoard(30), ResultInbox(), ("127.0.0.1", 0), key,
+              tls=tls.server_tls(cert, keyfile) if cert else None)
+    address_out.put(s.address)
+    _time.sleep(60)
+
+
+@pytest.mark.parametrize("path", ["kernel-timeouts", "python-timeouts", "tls"])
+def test_a_master_frozen_mid_session_is_detected_by_the_socket_timeout(path, monkeypatch, request):
+    """SIGSTOP on the master between two calls: the next call fails within the socket timeout,
+    whichever keeps it: the kernel (Linux, macOS, Windows), Python (where the kernel cannot),
+    or Python under TLS."""
+    import multiprocessing
+    import os
+    import signal
+
+    import psutil
+
+    from crawler import sockopts, tls
+    from crawler.connection import SafeConnection, SocketConnection
+
+    from .procs import wait_for
+    monkeypatch.setattr(queues.ClientSettings, "recv_timeout", 1.0)
+    cert = keyfile = trust = None
+    if path == "python-timeouts":
+        monkeypatch.setattr(sockopts, "kernel_timeouts_work", lambda: False)
+    elif path == "tls":
+        files = request.getfixturevalue("tls_files")
+        cert, keyfile, trust = str(files.cert), str(files.key), tls.client_tls(files.ca)
+    ctx = multiprocessing.get_context("spawn")
+    q = ctx.Queue()
+    child = ctx.Process(target=_serve_until_killed, args=(q, KEY, cert, keyfile), daemon=True)
+    child.start()
+    try:
+        address = tuple(q.get(timeout=30))
+
+        def client():
+            link = MasterLink(address, KEY, tls=trust)
+            link.connect()
+            try:
+                assert link.tasks.qsize() == 0
+                kind = type(link.tasks._tls.connection)
+                os.kill(child.pid, signal.SIGSTOP)
+                wait_for(lambda: psutil.Process(child.pid).status() == psutil.STATUS_STOPPED, 10, "SIGSTOP to land",
+                         interval=0.005)  # kill() returns before the stop does
+                start = time.monotonic()
+                with pytest.raises(EOFError, match="socket timeout"):
+                    link.tasks.qsize()
+                return kind, time.monotonic() - start
+            finally:
+                link.reset()
+
+        kind, waited = in_thread(client)
+        assert kind is (SafeConnection if path == "kernel-timeouts" else SocketConnection)
+        assert 0.9 <= waited < 5
+    finally:
+        os.kill(child.pid, signal.SIGCONT)
+        child.kill()
+        child.join(10)

@@ -3,8 +3,18 @@ import shutil
 
 import pytest
 
-from crawler import contentindex, storage
+from crawler import checkedpaths, contentindex, storage
 from crawler.storage import AtomicFile, StorageError, remove_partials
+
+
+@pytest.fixture(autouse=True, params=["dir-fd", "checked-paths"])
+def storage_mode(request, monkeypatch):
+    """Every test here runs twice: with directory descriptors (Linux, macOS), and with the
+    checked paths Windows takes (no dir_fd, so no openat2 either)."""
+    if request.param == "checked-paths":
+        monkeypatch.setattr(storage, "_HAVE_DIR_FD", False)
+        monkeypatch.setattr(storage, "_syscall", None)
+    return request.param
 
 
 def test_file_appears_only_when_committed(tmp_path):
@@ -31,7 +41,7 @@ def test_symlinked_folder_inside_the_root_is_not_followed(tmp_path):
     root = tmp_path / "root"
     root.mkdir()
     (root / "h").symlink_to(outside)
-    with pytest.raises(StorageError, match="symlink"):
+    with pytest.raises(StorageError, match="'h' in the downloads folder is not a plain folder"):
         AtomicFile(root, "h/cat.jpg")
     assert os.listdir(outside) == []
 
@@ -75,7 +85,9 @@ needs_openat2 = pytest.mark.skipif(storage._syscall is None, reason="openat2 is 
 
 
 @needs_openat2
-def test_openat2_opens_a_nested_folder_and_refuses_a_symlink_on_the_way(tmp_path):
+def test_openat2_opens_a_nested_folder_and_refuses_a_symlink_on_the_way(tmp_path, storage_mode):
+    if storage_mode == "checked-paths":
+        pytest.skip("openat2 is a dir_fd path")
     root = tmp_path / "root"
     (root / "h" / "a" / "b").mkdir(parents=True)
     fd = storage._open_below(str(root), ["h", "a", "b"])
@@ -135,6 +147,27 @@ def test_remove_stored_deletes_a_committed_file_and_nothing_outside(tmp_path):
     assert not (tmp_path / "h" / "a" / "dup.png").exists() and (tmp_path / "h" / "a").is_dir()
     with pytest.raises(ValueError):
         storage.remove_stored(tmp_path, "../outside.png")
+
+
+def test_checked_paths_catch_a_folder_swapped_for_a_symlink_after_the_check(tmp_path, storage_mode, monkeypatch):
+    """Without dir_fd, a folder checked by path can be swapped for a link before the file is
+    opened in it: the file is then found outside the root, refused and removed."""
+    if storage_mode != "checked-paths":
+        pytest.skip("the dir_fd path holds the folder open: no path to swap")
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    outside.mkdir()
+    real_check = checkedpaths.checked_folder
+
+    def check_then_swap(root_, parts, **kw):
+        folder = real_check(root_, parts, **kw)
+        os.rename(folder, folder + ".moved")
+        os.symlink(outside, folder)  # the race a local attacker would try to win
+        return folder
+
+    monkeypatch.setattr(storage, "checked_folder", check_then_swap)
+    with pytest.raises(StorageError, match="outside the downloads folder"):
+        AtomicFile(root, "h/cat.jpg")
+    assert os.listdir(outside) == []
 
 
 def _failing_write(err):
