@@ -37,7 +37,7 @@ sys.path.insert(0, str(BENCH.parent))
 
 import run as bench_run  # noqa: E402
 import servers  # noqa: E402
-from crawler import config, fetch, storage, worker  # noqa: E402
+from crawler import config, contentindex, fetch, worker  # noqa: E402
 from crawler.netguard import NetPolicy  # noqa: E402
 
 CHUNK = 64 * 1024
@@ -113,7 +113,7 @@ def main() -> int:
             for name, fn in layers(server.base_url, work).items():
                 shutil.rmtree(work, ignore_errors=True)
                 work.mkdir()
-                storage._index_folders.clear()
+                contentindex._index_folders.clear()
                 fn(urls[0])  # connect, warm up
                 t = cpu()
                 for url in urls[1:]:

@@ -43,6 +43,7 @@ from crawler import config as crawler_config  # noqa: E402
 from crawler.sitegen import SiteSpec, generate_site  # noqa: E402
 
 import servers  # noqa: E402  (bench/servers.py)
+import traps  # noqa: E402  (bench/traps.py)
 
 FULL_SPEC = SiteSpec(pages=200, images=2000, depth=4, min_image_bytes=2000, max_image_bytes=200_000, seed=1)
 QUICK_SPEC = SiteSpec(pages=20, images=100, depth=4, min_image_bytes=2000, max_image_bytes=200_000, seed=1)
@@ -199,7 +200,8 @@ def stored_files(tool: str, out: Path, base_url: str, truth: dict) -> dict[str, 
     raise ValueError(tool)
 
 
-def evaluate(tool: str, out: Path, base_url: str, truth: dict, sizes: dict[str, int]) -> dict:
+def evaluate(tool: str, out: Path, base_url: str, truth: dict, sizes: dict[str, int],
+             trap: traps.Traps | None = None) -> dict:
     found = stored_files(tool, out, base_url, truth)
     correct, wrong, missing, nbytes = 0, [], [], 0
     for rel, sha in truth["images"].items():
@@ -223,11 +225,11 @@ def evaluate(tool: str, out: Path, base_url: str, truth: dict, sizes: dict[str, 
     result = {"correct": correct, "total": len(truth["images"]), "bytes": nbytes, "wrong": len(wrong),
               "missing": len(missing), "missing_sample": sorted(missing)[:8], "stored_elsewhere": elsewhere}
     if tool in OURS:
-        result["traps"] = check_traps(out, base_url, truth)
+        result["traps"] = check_traps(out, base_url, truth, trap)
     return result
 
 
-def check_traps(out: Path, base_url: str, truth: dict) -> dict:
+def check_traps(out: Path, base_url: str, truth: dict, trap: traps.Traps | None = None) -> dict:
     recs = {}
     manifest = out / "manifest.jsonl"
     if manifest.is_file():
@@ -248,6 +250,8 @@ def check_traps(out: Path, base_url: str, truth: dict) -> dict:
             problems.append(f"not-image {rel}: not in the manifest")
         elif rec.get("ok") or rec.get("reason") != "not-an-image":
             problems.append(f"not-image {rel}: ok={rec.get('ok')} reason={rec.get('reason')}")
+    if trap is not None:
+        problems += trap.check(recs, out)
     return {"ok": not problems, "problems": problems}
 
 
@@ -258,8 +262,9 @@ def command(tool: str, start_url: str, out: Path, work: Path, workers: int = WOR
         seeds = work / "seeds.txt"
         seeds.write_text(start_url + "\n")
         tls = tls_arguments(work.parent) if tool == "ours-tls" else []
+        # --allow-private: the traps' refusing image host is another loopback address
         return [sys.executable, "-m", "crawler", "run", str(seeds), "--workers", str(workers), "--out", str(out),
-                "--fresh", "--max-depth", "10", "-q", *tls]
+                "--fresh", "--max-depth", "10", "--allow-private", "-q", *tls]
     if tool == "classic":
         return [sys.executable, str(BENCH / "classic.py"), start_url, str(out), "--workers", str(workers)]
     if tool == "wget":
@@ -280,20 +285,21 @@ def tls_arguments(folder: Path) -> list[str]:
     return ["--tls-cert", str(cert), "--tls-key", str(key)]
 
 
-def run_one(tool: str, server: servers.Server, truth: dict, sizes: dict[str, int], work: Path,
+def run_one(tool: str, server: servers.Server, root: Path, truth: dict, sizes: dict[str, int], work: Path,
             timeout: float, keep: bool, answers_log: Path | None = None) -> dict:
     run_dir = Path(tempfile.mkdtemp(prefix=f"{tool}-", dir=work))
     out = run_dir / "out"
-    start_url = server.base_url + truth["start"]
-    cmd = command(tool, start_url, out, run_dir)
-    started = time.monotonic()
-    m = measure(cmd, cwd=BASELINE.get(tool, REPO), log=run_dir / "log.txt", timeout=timeout)
-    if answers_log is not None:
-        m.update(server_side(answers_log, started, time.monotonic(), m["wall_s"]))
-    ev = evaluate(tool, out, server.base_url, truth, sizes)
+    with traps.Traps(root, urlparse(server.base_url).hostname) as trap:  # the start page links them
+        cmd = command(tool, server.base_url + traps.PAGE, out, run_dir)
+        started = time.monotonic()
+        m = measure(cmd, cwd=BASELINE.get(tool, REPO), log=run_dir / "log.txt", timeout=timeout)
+        if answers_log is not None:
+            m.update(server_side(answers_log, started, time.monotonic(), m["wall_s"]))
+        ev = evaluate(tool, out, server.base_url, truth, sizes, trap)
     m.update(ev)
-    # wget exits 8 when some URL answered 4xx/5xx, which the site's broken links do on purpose
-    m["exit_ok"] = m["exit"] == 0 or (tool == "wget" and m["exit"] == 8)
+    # wget exits 8 when some URL answered 4xx/5xx and 4 when some could not be reached, which
+    # the site's broken links and traps do on purpose
+    m["exit_ok"] = m["exit"] == 0 or (tool == "wget" and m["exit"] in (4, 8))
     log_text = (run_dir / "log.txt").read_text("utf-8", "replace")
     if not m["exit_ok"] or tool != "wget":  # wget -nv logs every file: only kept when it failed
         m["log_tail"] = log_text[-2000:]
@@ -401,7 +407,7 @@ def notes_for(tool: str, runs: list[dict]) -> list[str]:
             notes.append(f"{tool}: getrusage CPU {r['cpu_s']:.2f} s is below psutil's sampled "
                          f"{r['cpu_sampled_s']:.2f} s: some process was not reaped, its CPU is missing")
         if tool in OURS and not r["traps"]["ok"]:
-            notes.append("ours traps: " + "; ".join(r["traps"]["problems"]))
+            notes.append(f"{tool} traps: " + "; ".join(r["traps"]["problems"]))
     return sorted(set(notes), key=notes.index)
 
 
@@ -423,7 +429,8 @@ def run_scenario(name: str, root: Path, truth: dict, sizes: dict[str, int], tool
     try:
         for rnd in range(1, rounds + 1):
             for tool in tools:
-                r = run_one(tool, server, truth, sizes, work, timeout, keep, None if name == "loopback" else answers_log)
+                r = run_one(tool, server, root, truth, sizes, work, timeout, keep,
+                            None if name == "loopback" else answers_log)
                 r["round"] = rnd
                 runs[tool].append(r)
                 print(f"  round {rnd} {tool:8s} {r['correct']:5d}/{r['total']} images  {r['wall_s']:7.2f} s wall  "

@@ -59,10 +59,17 @@ def master_key(out: Path, key_file: Path | None, env=os.environ) -> tuple[bytes,
     if path.exists():
         return read_key_file(path), f"authkey in {path}"
     key = secrets.token_hex(32).encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key + b"\n")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(key + b"\n")
+        except OSError:
+            path.unlink()  # an empty key file would be refused by the next run
+            raise
+    except OSError as exc:
+        raise AuthkeyError(f"cannot write a new authkey to {path}: {exc.strerror or exc}") from None
     return key, f"new authkey written to {path} (mode 0600)"
 
 

@@ -84,6 +84,8 @@ class TaskBoard:
         self._answered: dict[int, Task] = {}
         self._finished = False
         self._stopped_workers: set[str] = set()
+        self._faults: dict[str, str] = {}     # worker -> why it stopped on a fault of its own
+        self._new_faults: list[tuple[str, str]] = []  # not yet taken by the master
         self.workers: dict[str, float] = {}  # worker name -> last contact (clock)
         self.dropped = 0
         self.crawl_settings: dict = {}  # what workers need to know of the crawl (plain data)
@@ -220,8 +222,20 @@ class TaskBoard:
             return self._pending, len(self._leased)
 
     def workers_told_to_stop(self) -> set[str]:
+        """Workers that will call no more: told the crawl is over, or stopped on a fault."""
         with self._lock:
-            return set(self._stopped_workers)
+            return set(self._stopped_workers) | set(self._faults)
+
+    def take_faults(self) -> list[tuple[str, str]]:
+        """(worker, why) for each worker that stopped on a fault since the last call."""
+        with self._lock:
+            out, self._new_faults = self._new_faults, []
+            return out
+
+    def faults(self) -> dict[str, str]:
+        """Every worker stopped on a fault, and why (until it calls again)."""
+        with self._lock:
+            return dict(self._faults)
 
     # -- served to workers ---------------------------------------------------------
     def get_many(self, worker: str = "?", n: int = 1, timeout: float = 0.0, idle: int | None = None) -> list[dict]:
@@ -237,6 +251,7 @@ class TaskBoard:
         idle = n if idle is None else max(0, min(int(idle), n))
         with self._lock:
             self.workers[worker] = self._clock()
+            self._faults.pop(worker, None)  # back (restarted under its name): it takes tasks again
             if not self._finished:
                 out = self._lease(worker, n, idle)
                 if out or not (n and timeout):
@@ -317,6 +332,16 @@ class TaskBoard:
                 self._ready.notify_all()
         return len(back)
 
+    def stopped(self, worker: str = "?", why: Any = "") -> None:
+        """A worker stops on a fault of its own (its storage failed...) and has handed its
+        tasks back: say so in the master's log, and wait for it no more."""
+        worker, why = str(worker)[:200], str(why)[:500]
+        with self._lock:
+            self.workers[worker] = self._clock()
+            self._faults[worker] = why
+            self._new_faults.append((worker, why))
+            del self._new_faults[:-100]  # a master that never looks keeps only the last hundred
+
     def qsize(self) -> int:
         with self._lock:
             return self._pending
@@ -335,7 +360,7 @@ class TaskBoard:
         with self._lock:
             now = self._clock()
             return {"pending": self._pending, "leased": len(self._leased),
-                    "finished": self._finished,
+                    "finished": self._finished, "stopped_workers": dict(self._faults),
                     "workers": {w: round(now - t, 1) for w, t in self.workers.items() if w != "anonymous"},
                     "host_queues": {h: len(q) for h, q in sorted(self._queues.items(), key=lambda i: -len(i[1]))[:20]},
                     **self.master_stats}

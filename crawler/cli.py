@@ -16,7 +16,8 @@ from . import __version__, authkey, config, httpopts, logs, portable, queues, ur
 from .progress import make_progress, use_live_display
 from .board import MAX_WAIT
 from .config import CrawlConfig, WorkerConfig, parse_address
-from .errors import AuthkeyError, AuthkeyTooOpenError, AuthkeyTooShortError, ConfigError, CrawlerError
+from .errors import (AuthkeyError, AuthkeyTooOpenError, AuthkeyTooShortError, ConfigError, CrawlerError,
+                     StateWriteError)
 
 log = logging.getLogger("crawler")
 
@@ -34,8 +35,9 @@ EPILOG_MAIN = """examples:
 exit codes: 0 done, 1 crawl failed, 2 bad arguments or seeds, 3 authkey missing,
             4 master unreachable, 5 authkey refused by the master, 6 authkey file
             readable by others, 7 authkey too short, 8 TLS with the master failed
-            (certificate not verified, or only one side uses TLS),
-            130 stopped by Ctrl-C/SIGTERM (Ctrl-Break on Windows)"""
+            (certificate not verified, or only one side uses TLS), 9 worker stopped
+            on a fault of its own (its disk...), 10 master cannot write its manifest
+            or journal, 130 stopped by Ctrl-C/SIGTERM (Ctrl-Break on Windows)"""
 
 
 def _crawl_options(p: argparse.ArgumentParser) -> None:
@@ -316,7 +318,7 @@ def _install_stop_handlers(stop, *, hard_exit_code: int) -> None:
 
 
 def run_master(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str, int], *,
-               on_ready=None, should_abort=None, fresh: bool = False, tls=None) -> int:
+               on_ready=None, should_abort=None, fresh: bool = False, tls=None, workers_pending=None) -> int:
     from .master import Master
 
     def announce(address):
@@ -338,6 +340,7 @@ def run_master(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str,
     if said:
         log.info("%s", said)
     master = Master(cfg, key, listen, on_ready=announce, should_abort=should_abort, fresh=fresh, tls=tls,
+                    workers_pending=workers_pending,
                     progress=make_progress(live=CONSOLE.get("console") is not None, console=CONSOLE.get("console")))
     _install_stop_handlers(master.request_stop, hard_exit_code=EXIT_INTERRUPTED)
     summary = master.run()
@@ -346,7 +349,8 @@ def run_master(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str,
     for line in summary.lines():
         log.info("%s", line)
     log.info("manifest: %s", cfg.out / config.MANIFEST_NAME)
-    _write_gallery(cfg.out)
+    if master.exit_code != config.EXIT_STATE_UNWRITABLE:  # no room for a gallery either
+        _write_gallery(cfg.out)
     if summary.interrupted:
         return EXIT_INTERRUPTED
     return master.exit_code
@@ -402,6 +406,9 @@ def cmd_worker(args) -> int:
         log.info("worker %s done: %d stored (%.1f MB), %d failed; %d calls to the master; %s downloads at once "
                  "(--threads %d)", cfg.name, s.ok, s.bytes / 1e6, s.failed, s.calls,
                  low if low == high else f"{low} to {high}", cfg.threads)
+    elif code in (EXIT_INTERRUPTED, config.EXIT_WORKER_FAULT):
+        log.info("worker %s stopped: %d stored (%.1f MB), %d failed, %d task(s) handed back to the master",
+                 cfg.name, s.ok, s.bytes / 1e6, s.failed, s.handed_back)
     return code
 
 
@@ -450,7 +457,7 @@ def run_local(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str, 
 
     try:
         code = run_master(cfg, key, key_source, listen, on_ready=start_workers, should_abort=all_workers_gone,
-                          fresh=fresh, tls=tls)
+                          fresh=fresh, tls=tls, workers_pending=lambda: any(p.poll() is None for p in procs))
     finally:
         for p in procs:
             p.cancel()  # the master never listened (say, the crawl was finished already): they exit
@@ -598,6 +605,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConnectError as exc:
         log.error("%s", exc)
         return EXIT_KEY_REFUSED
+    except StateWriteError as exc:
+        log.error("%s", exc)
+        return config.EXIT_STATE_UNWRITABLE
     except CrawlerError as exc:
         log.error("%s", exc)
         return EXIT_FAILED

@@ -81,6 +81,11 @@ ACCEPT_NAMES = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "gif": "gif", "webp
 # Exit codes, documented in the README and in `crawler --help`.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_AUTHKEY, EXIT_UNREACHABLE, EXIT_KEY_REFUSED = 0, 1, 2, 3, 4, 5
 EXIT_KEY_TOO_OPEN, EXIT_KEY_TOO_SHORT, EXIT_TLS = 6, 7, 8
+EXIT_WORKER_FAULT = 9
+"""A worker stopped on a fault of its own (its storage failed, or downloads kept failing with
+internal errors) and handed its tasks back."""
+EXIT_STATE_UNWRITABLE = 10
+"""The master could not write its manifest or journal (a full disk...); the same command resumes."""
 EXIT_INTERRUPTED = 130
 
 MIN_AUTHKEY_BYTES = 16

@@ -25,10 +25,19 @@ class ConnectError(CrawlerError):
     """The master cannot be reached, or refused our key."""
 
 
+class StateWriteError(CrawlerError):
+    """The master cannot write its manifest or its journal (a full disk, a read-only one...)."""
+
+
 class StorageError(CrawlerError):
-    """A file cannot be stored where it belongs (a symlink in the way, a bad path, a full disk)."""
+    """A file cannot be stored where it belongs (a symlink or a file in the way, a bad name);
+    `errno` is the system's error number, when there is one (see storage.LocalStorageError)."""
 
     reason = "storage"
+
+    def __init__(self, message: str, *, errno_: int | None = None):
+        super().__init__(message)
+        self.errno = errno_
 
 
 class FetchError(CrawlerError):

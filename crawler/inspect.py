@@ -20,8 +20,9 @@ def status_lines(st: dict, now: float | None = None) -> list[str]:
                  f"{st.get('bytes', 0) / 1e6:.1f} MB at {st.get('rate', 0):.1f} images/s")
     workers = st.get("workers", {})
     lines.append(f"workers: {len(workers)} seen" + ("" if workers else " (none yet)"))
+    stopped = st.get("stopped_workers", {})
     for name, age in sorted(workers.items(), key=lambda item: item[1]):
-        lines.append(f"  {name}: last contact {age:.1f} s ago")
+        lines.append(f"  {name}: last contact {age:.1f} s ago" + (f"; stopped: {stopped[name]}" if name in stopped else ""))
     queues = st.get("host_queues", {})
     if queues:
         lines.append("queued per host:")

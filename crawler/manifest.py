@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any, Iterator
+
+from .errors import StateWriteError
 
 FIELDS = ("url", "page", "source", "ok", "path", "bytes", "sha256", "content_type", "status", "error",
           "worker", "elapsed")
@@ -46,40 +49,67 @@ _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class ManifestWriter:
-    """Appends lines; flushes at most every `flush_seconds` so writing costs little per image."""
+    """Appends lines; writes them out at most every `flush_seconds`, so writing costs little
+    per image. A write that fails (a full disk) raises StateWriteError naming the file; the
+    lines not written are dropped with the writer, as the journal has not counted them
+    either (it commits only after a flush), and a line cut in the middle is cut off by
+    `repair` when the crawl resumes."""
 
     def __init__(self, path: Path, flush_seconds: float = 0.5):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(path, "a", encoding="utf-8")
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        except OSError as exc:
+            raise StateWriteError(f"cannot open {path}: {exc.strerror or exc}") from exc
+        self._lines: list[str] = []
         self._flush_seconds = flush_seconds
         self._last_flush = time.monotonic()
+        self.failed = False
 
     def write(self, rec: dict) -> None:
-        self._file.write(_encode(rec) + "\n")
+        self._lines.append(_encode(rec) + "\n")
         now = time.monotonic()
         if now - self._last_flush >= self._flush_seconds:
-            self._file.flush()
-            self._last_flush = now
+            self.flush()
 
     def flush(self) -> None:
-        self._file.flush()
+        self._last_flush = time.monotonic()
+        if not self._lines or self.failed:
+            return
+        data = memoryview("".join(self._lines).encode("utf-8"))
+        try:
+            while data:
+                data = data[os.write(self._fd, data):]
+        except OSError as exc:
+            self.failed = True  # what is left is not written: the journal has not counted it
+            raise StateWriteError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+        self._lines.clear()
 
     def close(self) -> None:
-        self._file.close()
+        """Flush and close; the file is closed even when the flush fails."""
+        try:
+            self.flush()
+        finally:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
 
 
 def repair(path: Path) -> int:
     """Cut a last line left incomplete by a killed master; return the bytes removed."""
     if not path.exists():
         return 0
-    with open(path, "rb+") as f:
-        data = f.read()
-        keep = data.rfind(b"\n") + 1
-        if keep == len(data):
-            return 0
-        f.truncate(keep)
-        return len(data) - keep
+    try:
+        with open(path, "rb+") as f:
+            data = f.read()
+            keep = data.rfind(b"\n") + 1
+            if keep == len(data):
+                return 0
+            f.truncate(keep)
+            return len(data) - keep
+    except OSError as exc:
+        raise StateWriteError(f"cannot repair {path}: {exc.strerror or exc}") from exc
 
 
 def read(path: Path) -> Iterator[dict]:

@@ -27,6 +27,8 @@ case-insensitively (Windows, macOS):
 
 One deliberate merge: the scheme is not part of the path, so `http://h/a.jpg` and
 `https://h/a.jpg` share `h/a.jpg` (they name one resource in practice; hashed names do differ).
+When they do not, the second one's bytes go to its hashed path (`hashed_path`) instead of
+replacing the first one's: see storage.AtomicFile.commit.
 """
 
 from __future__ import annotations
@@ -89,6 +91,18 @@ def relative_path(url: str, kind: str | None = None) -> str:
         if len(path) <= MAX_PATH_CHARS:
             return path
     return _hashed_path(url, folder or _any_host_folder(host, port), dirs, name, wanted)
+
+
+def hashed_path(url: str, kind: str | None = None) -> str:
+    """The hashed form of url's path, even for a plain URL: where its bytes go when its plain
+    path holds other bytes (the http/https merge above). Never a plain path (it has a `~`)."""
+    parts = urlsplit(url)
+    host, port = _split_host_port(parts.netloc.rpartition("@")[2])
+    if port == _DEFAULT_PORTS.get(parts.scheme):
+        port = ""
+    segments = parts.path.split("/")[1:] or [""]
+    return _hashed_path(url, _plain_host_folder(host, port) or _any_host_folder(host, port), segments[:-1],
+                        segments[-1], _KIND_EXTS.get(kind or "", ()))
 
 
 def _split_host_port(hostport: str) -> tuple[str, str]:

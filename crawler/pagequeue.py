@@ -1,9 +1,15 @@
-"""The pages waiting to be fetched: one FIFO per host, the hosts taken in turn.
+"""The pages waiting to be fetched: one FIFO per origin, the origins taken in turn.
 
-The master's dispatch looks at each host once: when a host's slots are full, or its
-robots.txt is not known yet, none of its pages can start, and with one deque of all
-pages it used to take each of them out and put it back (up to 256 per turn, parsing every
-URL's host again: 62,822 host_of calls in one benchmark crawl of 201 pages).
+Keyed by origin (scheme, host and port), because robots.txt is: a page can start only once
+its origin's robots.txt is known. An origin whose robots.txt is not known yet (being
+fetched, or deferred after a 5xx or a timeout) is set aside, `park`ed, and waits alone;
+every other origin's pages, the same host name's included, go on. (Keyed by host name, one
+dead `http://host:9/` link once held all of `http://host/` up for 35 s of robots.txt
+retries.) Per-host limits are the HostGate's business, not this queue's.
+
+The master's dispatch looks at each origin once per turn: with one deque of all pages it
+used to take each page out and put it back (62,822 host_of calls in one benchmark crawl of
+201 pages).
 """
 
 from __future__ import annotations
@@ -12,25 +18,29 @@ from collections import OrderedDict, deque
 from itertools import islice
 from typing import Iterable
 
-from .urls import host_of
+from .robots import origin_of
 
 
 class PageQueue:
     def __init__(self) -> None:
-        self._by_host: OrderedDict[str, deque[tuple[str, int]]] = OrderedDict()
+        self._by_origin: OrderedDict[str, deque[tuple[str, int]]] = OrderedDict()
+        self._parked: dict[str, deque[tuple[str, int]]] = {}
         self._size = 0
 
     def __len__(self) -> int:
         return self._size
 
-    def __contains__(self, host: str) -> bool:
-        return host in self._by_host
+    def __contains__(self, origin: str) -> bool:
+        """Does origin have pages ready to be looked at (not parked)?"""
+        return origin in self._by_origin
 
-    def append(self, url: str, depth: int, host: str | None = None) -> None:
-        host = host_of(url) if host is None else host
-        pages = self._by_host.get(host)
+    def append(self, url: str, depth: int, origin: str | None = None) -> None:
+        origin = origin_of(url) if origin is None else origin
+        pages = self._parked.get(origin)
         if pages is None:
-            pages = self._by_host[host] = deque()
+            pages = self._by_origin.get(origin)
+            if pages is None:
+                pages = self._by_origin[origin] = deque()
         pages.append((url, depth))
         self._size += 1
 
@@ -38,19 +48,35 @@ class PageQueue:
         for url, depth in pages:
             self.append(url, depth)
 
-    def hosts(self, limit: int) -> list[str]:
-        """The first `limit` hosts with pages, in turn: a host that gave a page goes last."""
-        return list(islice(self._by_host, limit))
+    def origins(self, limit: int) -> list[str]:
+        """The first `limit` origins with pages and not parked, in turn: one that gave a page goes last."""
+        return list(islice(self._by_origin, limit))
 
-    def peek(self, host: str) -> tuple[str, int]:
-        return self._by_host[host][0]
+    def peek(self, origin: str) -> tuple[str, int]:
+        return self._by_origin[origin][0]
 
-    def pop(self, host: str) -> tuple[str, int]:
-        pages = self._by_host[host]
+    def pop(self, origin: str) -> tuple[str, int]:
+        pages = self._by_origin[origin]
         page = pages.popleft()
         self._size -= 1
         if pages:
-            self._by_host.move_to_end(host)
+            self._by_origin.move_to_end(origin)
         else:
-            del self._by_host[host]
+            del self._by_origin[origin]
         return page
+
+    def park(self, origin: str) -> None:
+        """Set origin's pages aside until `unpark`: its robots.txt is not known yet."""
+        pages = self._by_origin.pop(origin, None)
+        if pages is not None:
+            self._parked[origin] = pages
+
+    def unpark(self, origin: str) -> None:
+        """Origin's robots.txt is settled: its pages take their turn again (last)."""
+        pages = self._parked.pop(origin, None)
+        if pages:
+            self._by_origin[origin] = pages
+
+    def parked(self) -> int:
+        """How many origins wait for their robots.txt."""
+        return len(self._parked)

@@ -36,7 +36,8 @@ def _get_result_queue():
     return _served["results"]
 
 
-TASK_QUEUE_METHODS = ("get", "get_many", "exchange", "put", "qsize", "heartbeat", "release", "settings", "status")
+TASK_QUEUE_METHODS = ("get", "get_many", "exchange", "put", "qsize", "heartbeat", "release", "settings", "status",
+                      "stopped")
 RESULT_QUEUE_METHODS = ("put", "put_many", "qsize")
 
 

@@ -1,9 +1,12 @@
 """robots.txt: fetched once per origin, honoured for pages and images, Crawl-delay included.
 
-A missing robots.txt (any 4xx) allows everything. One that answers 5xx, times out or cannot
-be reached defers its origin: its pages and images wait, and the fetch is tried again with
-backoff, rather than crawling blind; after `MAX_TRIES` the origin is given up and its URLs
-are recorded as such. Parsing is protego's (Scrapy's robots.txt parser).
+A missing robots.txt (any 4xx) allows everything. One that answers 5xx or times out defers
+its origin (RFC 9309, 2.3.1.3): its pages and images wait, alone, and the fetch is tried again
+with backoff (or when the server's Retry-After says), rather than crawling blind; after
+`MAX_TRIES` the origin is given up (`robots-unavailable`). An origin where nothing answers
+(the connection is refused, or the host name does not resolve) is given up at once
+(`unreachable`): waiting would only hold its URLs, never fetch them. Parsing is protego's
+(Scrapy's robots.txt parser).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from protego import Protego
 
 MAX_TRIES = 4
 RETRY_SECONDS = 5.0
+RETRY_AFTER_RANGE = (1.0, 60.0)  # a server's Retry-After is honoured within these bounds
 MAX_ROBOTS_BYTES = 512 * 1024
 
 UNKNOWN, PENDING, READY, DEFERRED, GIVEN_UP = "unknown", "pending", "ready", "deferred", "given-up"
@@ -33,6 +37,8 @@ class _Origin:
     parser: Protego | None = None  # None when READY: everything is allowed
     tries: int = 0
     retry_at: float = 0.0
+    reason: str = ""  # why it was given up: robots-unavailable or unreachable
+    error: str = ""   # the last fetch's error, in words
 
 
 class Robots:
@@ -59,6 +65,13 @@ class Robots:
         entry = self._origins.get(origin_of(url))
         return entry is not None and entry.state == GIVEN_UP
 
+    def failure(self, url: str) -> tuple[str, str] | None:
+        """(reason, error) for a URL whose origin was given up; None otherwise."""
+        entry = self._origins.get(origin_of(url))
+        if entry is None or entry.state != GIVEN_UP:
+            return None
+        return entry.reason, entry.error
+
     def due(self) -> list[str]:
         """Origins whose robots.txt should be fetched now; they become pending."""
         now = self._clock()
@@ -74,10 +87,16 @@ class Robots:
         entry = self._origins[origin]
         entry.state = UNKNOWN if entry.tries == 0 else DEFERRED
 
-    def fetched(self, origin: str, status: int | None, body: bytes | None) -> float | None:
-        """Record a fetch: status None for a connection failure or timeout. Returns a Crawl-delay, if any."""
+    def fetched(self, origin: str, status: int | None, body: bytes | None, *, error: str = "",
+                unreachable: bool = False, retry_after: float | None = None) -> float | None:
+        """Record a fetch: status None for a connection failure or timeout, `unreachable` when
+        nothing answers at all. Returns a Crawl-delay, if any."""
         entry = self._origins[origin]
         entry.tries += 1
+        entry.error = error
+        if unreachable:
+            entry.state, entry.reason = GIVEN_UP, "unreachable"
+            return None
         if status is not None and 200 <= status < 300:
             entry.state = READY
             entry.parser = Protego.parse((body or b"").decode("utf-8", "replace"))
@@ -87,10 +106,13 @@ class Robots:
             entry.state, entry.parser = READY, None  # no robots.txt: everything is allowed
             return None
         if entry.tries >= MAX_TRIES:
-            entry.state = GIVEN_UP
+            entry.state, entry.reason = GIVEN_UP, "robots-unavailable"
         else:
             entry.state = DEFERRED
-            entry.retry_at = self._clock() + RETRY_SECONDS * 2 ** (entry.tries - 1)
+            wait = RETRY_SECONDS * 2 ** (entry.tries - 1)
+            if retry_after is not None:  # the server says when to come back: believe it, within reason
+                wait = min(max(retry_after, RETRY_AFTER_RANGE[0]), RETRY_AFTER_RANGE[1])
+            entry.retry_at = self._clock() + wait
         return None
 
     def pending(self) -> bool:

@@ -7,6 +7,10 @@ Writes are buffered and committed in one transaction every `commit_seconds`, so 
 little per image. The manifest is flushed before each commit, so whatever the journal calls
 done is also in the manifest; on resume, the manifest's lines are the final word on what is
 done (a line written just before a kill, whose journal commit was lost, still counts).
+
+A write that fails (a full disk) raises StateWriteError naming the file; the transaction is
+rolled back, so the journal stays as its last commit left it, and the crawl resumes from
+there once there is room.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+
+from .errors import StateWriteError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -50,13 +56,17 @@ class Journal:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL with WAL survives a killed process (only an OS crash can lose the last commits)
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(tasks)")}
-        if "source" not in columns:  # a journal written before tasks recorded their source
-            self._db.execute("ALTER TABLE tasks ADD COLUMN source TEXT")
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL with WAL survives a killed process (only an OS crash can lose the last commits)
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(tasks)")}
+            if "source" not in columns:  # a journal written before tasks recorded their source
+                self._db.execute("ALTER TABLE tasks ADD COLUMN source TEXT")
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise self._error(exc) from exc
         self._commit_seconds = commit_seconds
         self._before_commit = before_commit
         self._last_commit = time.monotonic()
@@ -94,12 +104,21 @@ class Journal:
                 # interned: sqlite returns a new string for every row
                 snap.open_tasks.append((task_id, url, page, attempt, source and sys.intern(source)))
         if late:
-            self._db.executemany("UPDATE tasks SET done = 1 WHERE id = ?", late)
+            try:
+                self._db.executemany("UPDATE tasks SET done = 1 WHERE id = ?", late)
+            except sqlite3.Error as exc:
+                raise self._error(exc) from exc
         return snap
 
     # -- writing (buffered) --------------------------------------------------------
     def set_meta(self, key: str, value: str) -> None:
-        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        try:
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+
+    def _error(self, exc: sqlite3.Error) -> StateWriteError:
+        return StateWriteError(f"cannot write {self.path}: {exc}")
 
     def page_queued(self, url: str, depth: int) -> None:
         self._pages.append((url, depth, PAGE_QUEUED))
@@ -127,17 +146,24 @@ class Journal:
         self._last_commit = time.monotonic()
         if not (self._pages or self._tasks or self._attempts or self._done):
             return
-        with self._db:  # one transaction
-            self._db.execute("BEGIN")
-            # a page's later state wins over its earlier one, in order of the calls
-            self._db.executemany("INSERT INTO pages (url, depth, state) VALUES (?, ?, ?) "
-                                 "ON CONFLICT(url) DO UPDATE SET state = excluded.state", self._pages)
-            self._db.executemany("INSERT OR IGNORE INTO tasks (id, url, page, attempt, source) "
-                                 "VALUES (?, ?, ?, ?, ?)", self._tasks)
-            self._db.executemany("UPDATE tasks SET attempt = ? WHERE id = ?", self._attempts)
-            self._db.executemany("UPDATE tasks SET done = 1 WHERE id = ?", self._done)
+        try:
+            with self._db:  # one transaction
+                self._db.execute("BEGIN")
+                # a page's later state wins over its earlier one, in order of the calls
+                self._db.executemany("INSERT INTO pages (url, depth, state) VALUES (?, ?, ?) "
+                                     "ON CONFLICT(url) DO UPDATE SET state = excluded.state", self._pages)
+                self._db.executemany("INSERT OR IGNORE INTO tasks (id, url, page, attempt, source) "
+                                     "VALUES (?, ?, ?, ?, ?)", self._tasks)
+                self._db.executemany("UPDATE tasks SET attempt = ? WHERE id = ?", self._attempts)
+                self._db.executemany("UPDATE tasks SET done = 1 WHERE id = ?", self._done)
+        except sqlite3.Error as exc:  # rolled back: the journal is as the last commit left it
+            raise self._error(exc) from exc
         self._pages.clear(), self._tasks.clear(), self._attempts.clear(), self._done.clear()
 
-    def close(self) -> None:
-        self.commit()
-        self._db.close()
+    def close(self, commit: bool = True) -> None:
+        """Commit what is buffered (unless told not to: the disk failed) and close."""
+        try:
+            if commit:
+                self.commit()
+        finally:
+            self._db.close()

@@ -20,16 +20,17 @@ import hashlib
 import logging
 import os
 import random
+import stat
 import sys
 import threading
-import time
-from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 from . import portable
 from .checkedpaths import checked_folder, unlink_quietly, verify_inside
+from .diskfaults import LOCAL_ERRNOS, LocalStorageError, storage_error  # noqa: F401  (storage.LocalStorageError)
 from .errors import StorageError  # noqa: F401  (storage.StorageError, as before)
-from .naming import TEMP_SUFFIX, check_relative, is_temp_name, safe_join
+from .naming import TEMP_SUFFIX, check_relative, is_temp_name
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,9 @@ _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLL
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 _HAVE_DIR_FD = (portable.enabled("dir-fd") and os.open in os.supports_dir_fd and os.mkdir in os.supports_dir_fd
                 and os.rename in os.supports_dir_fd and os.unlink in os.supports_dir_fd)
-
+# link(2) failing so: the filesystem has no hard links (FAT, some network and FUSE ones)
+_NO_HARD_LINKS = frozenset(e for e in (errno.EPERM, errno.EMLINK, getattr(errno, "ENOTSUP", None),
+                                       getattr(errno, "EOPNOTSUPP", None)) if e is not None)
 
 class AtomicFile:
     """A temporary file in its final folder; `commit()` renames it into place, `abort()` removes it."""
@@ -54,6 +57,7 @@ class AtomicFile:
         self._dir_path = os.path.join(root, *parts[:-1])
         self.size = 0
         self.sha256 = hashlib.sha256()
+        self.kept = False  # commit() found these very bytes at the path already, and kept that file
         try:
             if _HAVE_DIR_FD:
                 self._dir_fd = _open_folder(os.fspath(root), parts[:-1])
@@ -70,14 +74,17 @@ class AtomicFile:
                     raise
         except OSError as exc:
             self._close_dir()
-            raise StorageError(f"cannot create {rel}: {exc.strerror or exc}") from exc
+            raise storage_error(f"cannot create {rel}", exc) from exc
         self._fd = fd
 
     def write(self, data: bytes) -> None:
         # unbuffered: the chunks are 64 kB reads already, a buffer would only copy them
         view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view):]
+        try:
+            while view:
+                view = view[os.write(self._fd, view):]
+        except OSError as exc:
+            raise storage_error(f"cannot write {self.rel}", exc) from exc
         self.sha256.update(data)
         self.size += len(data)
 
@@ -86,22 +93,112 @@ class AtomicFile:
             fd, self._fd = self._fd, -1
             os.close(fd)
 
-    def commit(self) -> None:
+    def commit(self, fallback: Callable[[], str] | None = None) -> str:
+        """Put the file in place; return the path it is stored under.
+
+        Without `fallback`, whatever is at the path is replaced. With it, different bytes
+        at the path are never replaced (two URLs may share a plain path: see naming): ours
+        go to `fallback()` instead; and the same bytes at the path are kept (`self.kept`).
+        A symlink or anything else that is not a regular file is replaced, as ever.
+        """
         try:
             self._close_file()
-            if self._dir_fd >= 0:
-                os.rename(self._tmp, self._name, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
-            else:
+            if self._dir_fd < 0:
                 verify_inside(self._root, self._dir_path)  # no folder on the way swapped meanwhile
-                os.replace(os.path.join(self._dir_path, self._tmp), os.path.join(self._dir_path, self._name))
+            if fallback is None:
+                self._rename(self._name)
+                return self.rel
+            try:  # a hard link fails where a name exists, atomically: no other writer slips in
+                if self._dir_fd >= 0:
+                    os.link(self._tmp, self._name, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd,
+                            follow_symlinks=False)
+                else:
+                    os.link(os.path.join(self._dir_path, self._tmp), os.path.join(self._dir_path, self._name))
+                self._unlink(self._tmp)
+                return self.rel
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                if exc.errno not in _NO_HARD_LINKS:
+                    raise  # else a filesystem without hard links: look, then rename
+            same = self._holds_these_bytes(self._name)
+            if same is None:  # nothing there after all, or no regular file (a planted symlink)
+                self._rename(self._name)
+            elif same:
+                self.kept = True
+                self._unlink(self._tmp)
+            else:
+                return self._move_elsewhere(fallback())
+            return self.rel
         except StorageError:
             self.abort()
             raise
         except OSError as exc:
             self.abort()
-            raise StorageError(f"cannot store {self.rel}: {exc.strerror or exc}") from exc
+            raise storage_error(f"cannot store {self.rel}", exc) from exc
         finally:
             self._close_dir()
+
+    def _at(self, name: str) -> tuple[str, dict]:
+        """name in our folder, as the path and keyword arguments os functions take."""
+        if self._dir_fd >= 0:
+            return name, {"dir_fd": self._dir_fd}
+        return os.path.join(self._dir_path, name), {}
+
+    def _rename(self, name: str) -> None:
+        """The temporary file becomes `name` in its folder, replacing whatever is there."""
+        if self._dir_fd >= 0:
+            os.rename(self._tmp, name, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
+        else:
+            os.replace(os.path.join(self._dir_path, self._tmp), os.path.join(self._dir_path, name))
+
+    def _unlink(self, name: str) -> None:
+        path, where = self._at(name)
+        os.unlink(path, **where)
+
+    def _holds_these_bytes(self, name: str) -> bool | None:
+        """Does the regular file `name` in our folder hold exactly our bytes? None: nothing
+        there, or not a regular file."""
+        path, where = self._at(name)
+        try:
+            if not where and not stat.S_ISREG(os.lstat(path).st_mode):
+                return None
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0), **where)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # a symlink
+                return None
+            raise
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            if st.st_size != self.size:
+                return False
+            digest = hashlib.sha256()
+            while chunk := os.read(fd, 1 << 16):
+                digest.update(chunk)
+            return digest.digest() == self.sha256.digest()
+        finally:
+            os.close(fd)
+
+    def _move_elsewhere(self, rel: str) -> str:
+        """Store ours under rel instead (a hashed name, unique to the URL: replacing is fine there)."""
+        parts = check_relative(rel)
+        if parts[:-1] == self.rel.split("/")[:-1]:  # the same folder: nearly always
+            self._rename(parts[-1])
+        elif self._dir_fd >= 0:
+            dir_fd = _open_folder(self._root, parts[:-1])
+            try:
+                os.rename(self._tmp, parts[-1], src_dir_fd=self._dir_fd, dst_dir_fd=dir_fd)
+            finally:
+                os.close(dir_fd)
+        else:
+            folder = checked_folder(self._root, parts[:-1])
+            os.replace(os.path.join(self._dir_path, self._tmp), os.path.join(folder, parts[-1]))
+            verify_inside(self._root, folder)
+        return rel
 
     def abort(self) -> None:
         try:
@@ -222,7 +319,7 @@ def remove_stored(root: Path, rel: str) -> None:
             verify_inside(os.fspath(root), folder)
             os.unlink(os.path.join(folder, parts[-1]))
     except OSError as exc:
-        raise StorageError(f"cannot remove {rel}: {exc.strerror or exc}") from exc
+        raise storage_error(f"cannot remove {rel}", exc) from exc
 
 
 def _open_dirs(root: str, parts: list[str]) -> int:
@@ -244,6 +341,8 @@ def _open_dirs(root: str, parts: list[str]) -> int:
                         pass  # another worker made it meanwhile
                     next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
             except OSError as exc:
+                if exc.errno in LOCAL_ERRNOS:  # no room for a folder, or no right to make one
+                    raise storage_error(f"cannot make the folder {part!r}", exc) from exc
                 raise StorageError(f"{part!r} in the downloads folder is not a plain folder "
                                    f"(a symlink or a file is in the way): {exc.strerror}") from exc
             os.close(fd)
@@ -252,60 +351,6 @@ def _open_dirs(root: str, parts: list[str]) -> int:
     except BaseException:
         os.close(fd)
         raise
-
-
-CONTENT_INDEX = os.path.join(".crawler", "content")
-_index_folders: set[str] = set()  # made already by this process (256 at most per root)
-
-
-def claim_content(root: Path, site: str, sha256: str, rel: str) -> str | None:
-    """Claim these bytes for `rel`; or return the path an earlier file with the same bytes
-    from the same site has (so a site's 50 copies of a logo cost one file).
-
-    The index is a file per (sha256, site) created with O_EXCL, so workers sharing a folder
-    agree on the first copy without talking to each other. Claim only once `rel` is on disk:
-    a copy named in the index and not found there is taken for one that is gone.
-    """
-    folder = os.path.join(root, CONTENT_INDEX, sha256[:2])
-    if folder not in _index_folders:
-        os.makedirs(folder, exist_ok=True)
-        _index_folders.add(folder)
-    entry = os.path.join(folder, f"{sha256}@{_index_safe(site)}")
-    try:
-        fd = os.open(entry, _FILE_FLAGS, 0o644)
-    except FileExistsError:
-        try:
-            first = _read_entry(entry)
-        except OSError:
-            return None
-        try:
-            if first != rel and safe_join(root, first).is_file():
-                return first
-        except ValueError:
-            pass
-        Path(entry).write_text(rel, encoding="utf-8")  # the first copy is gone (or was this one): take over
-        return None
-    try:
-        os.write(fd, rel.encode("utf-8"))
-    finally:
-        os.close(fd)
-    return None
-
-
-def _read_entry(entry: str) -> str:
-    """An index entry's path; an empty one is a claim made this moment, whose path is being
-    written (between the entry's creation and its one write): wait for it, briefly."""
-    for _ in range(100):
-        first = Path(entry).read_text(encoding="utf-8")
-        if first:
-            return first
-        time.sleep(0.001)
-    return first
-
-
-@lru_cache(maxsize=1024)
-def _index_safe(site: str) -> str:
-    return "".join(c if c.isalnum() or c in ".-_" else "_" for c in site)[:200]
 
 
 def _owner_alive(name: str) -> bool:

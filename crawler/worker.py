@@ -8,6 +8,12 @@ not yet delivered survive a lost master and go out after reconnecting.
 How many of the threads download at once, and so how many tasks the worker leases, follows
 `concurrency.DownloadGate`: all of them for a distant server, as few as 2 for a fast one,
 where more would only queue for the GIL.
+
+A fault of the worker's own is not the URL's: when its storage fails (full, over quota,
+read-only, no permission) the task goes back to the master unrecorded, the worker hands back
+every task it holds, says in one line what failed and where, and exits with
+EXIT_WORKER_FAULT; another worker gets the tasks. So does a worker whose downloads fail with
+internal errors MAX_INTERNAL_STREAK times in a row, rather than draining the queue.
 """
 
 from __future__ import annotations
@@ -22,9 +28,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import fetch, httpopts, imagetype, naming, retry, storage, transport, urls
+from . import contentindex, fetch, httpopts, imagetype, naming, retry, storage, transport, urls
 from .concurrency import DownloadGate
-from .config import EXIT_INTERRUPTED, EXIT_KEY_REFUSED, EXIT_TLS, EXIT_UNREACHABLE, WorkerConfig
+from .config import EXIT_INTERRUPTED, EXIT_KEY_REFUSED, EXIT_TLS, EXIT_UNREACHABLE, EXIT_WORKER_FAULT, WorkerConfig
 from .errors import ConnectError, CrawlerError, FetchError, FilteredError, NotAnImageError
 from .messages import InvalidMessage, is_stop, make_result, validate_task
 from .netguard import NetPolicy
@@ -38,6 +44,7 @@ RESULT_HOLD = 0.05  # the longest a result waits here to go out with others
 HEARTBEAT_SECONDS = 5.0
 IDLE_WAIT = 0.25
 POLL_WAIT = 0.02
+MAX_INTERNAL_STREAK = 10  # downloads failing with internal errors in a row before the worker stops
 
 
 @dataclass
@@ -47,11 +54,13 @@ class WorkerStats:
     bytes: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     calls: int = 0  # round trips to the master
+    handed_back: int = 0  # tasks given back undone (stopping on a signal or a fault of its own)
 
 
 def download(task: dict, cfg: WorkerConfig, client, *, sleep=time.sleep) -> dict:
     """Download one task's image under cfg.out, retrying what is worth retrying, and return
-    its result record. Never raises."""
+    its result record. Raises only LocalStorageError: the worker's own storage failed, which
+    says nothing about the URL."""
     start = time.perf_counter()
     retries = task.get("retries", 0)
     attempt = 1
@@ -68,6 +77,8 @@ def download(task: dict, cfg: WorkerConfig, client, *, sleep=time.sleep) -> dict
                         attempt + 1, retries + 1)
             sleep(wait)
             attempt += 1
+        except storage.LocalStorageError:
+            raise
         except (CrawlerError, ValueError) as exc:
             return make_result(task, ok=False, worker=cfg.name, elapsed=time.perf_counter() - start,
                                error=str(exc), reason=getattr(exc, "reason", "storage"), attempts=attempt)
@@ -100,21 +111,24 @@ def _download_once(task: dict, cfg: WorkerConfig, client, start: float, attempt:
                 raise FilteredError(f"{out.size} bytes is below --min-bytes {task['min_bytes']}",
                                     status=body.status, final_url=body.final_url)
             sha = out.sha256.hexdigest()
-            out.commit()
+            # http://h/a.jpg and https://h/a.jpg share a path: other bytes there are not replaced
+            rel = out.commit(fallback=lambda: naming.hashed_path(task["url"], kind))
         except BaseException:
             out.abort()
             raise
-        # Claimed once committed, so that a copy the content index names is on disk: claimed
-        # before, another worker with the same bytes could find the first copy missing (still
-        # being renamed into place) and keep its own as well.
-        try:
-            first = storage.claim_content(cfg.out, urlsplit(task["url"]).hostname or "", sha, rel)
-        except BaseException:
-            with contextlib.suppress(CrawlerError):
-                storage.remove_stored(cfg.out, rel)
-            raise
-        if first is not None:
-            storage.remove_stored(cfg.out, rel)  # the same bytes from this site are stored already
+        first = None
+        if not out.kept:  # kept: these very bytes were at our path already, stored for another URL
+            # Claimed once committed, so that a copy the content index names is on disk: claimed
+            # before, another worker with the same bytes could find the first copy missing (still
+            # being renamed into place) and keep its own as well.
+            try:
+                first = contentindex.claim(cfg.out, urlsplit(task["url"]).hostname or "", sha, rel)
+            except BaseException:
+                with contextlib.suppress(CrawlerError):
+                    storage.remove_stored(cfg.out, rel)
+                raise
+            if first is not None:
+                storage.remove_stored(cfg.out, rel)  # the same bytes from this site are stored already
         return make_result(task, ok=True, worker=cfg.name, elapsed=time.perf_counter() - start,
                            final_url=body.final_url, path=first or rel, nbytes=out.size, sha256=sha,
                            content_type=body.content_type, status=body.status, attempts=attempt,
@@ -139,6 +153,8 @@ class Worker:
         self._finished = False               # the master said the crawl is over
         self.exit_code = 0
         self.error: str | None = None
+        self._handback: list[int] = []  # ids of tasks a local fault kept from being done, to give back
+        self._internal_streak = 0
         self._last_contact = 0.0  # when this worker last called the master
         self._exchange_supported = True  # until an older master says it has no `exchange`
         # until the master says otherwise, no private address is reachable
@@ -188,6 +204,11 @@ class Worker:
             if task is None:
                 gate.leave()
                 return
+            if self._stopping.is_set():  # stopping (a fault, or SIGTERM): give it back, not start it
+                with self._outbox_lock:
+                    self._handback.append(task["id"])
+                self._activity.set()
+                continue
             if policy is not self.policy or options is not self.http:  # the master's settings arrived or changed
                 policy, options = self.policy, self.http
                 client.close()
@@ -195,7 +216,13 @@ class Worker:
             with self._outbox_lock:
                 self._inflight += 1
             cpu = time.thread_time()
-            result = download(task, self.cfg, client)
+            try:
+                result = download(task, self.cfg, client)
+            except storage.LocalStorageError as exc:
+                self._local_fault(task, exc.describe(self.cfg.out))
+                if not gate.keep(None):
+                    gate.enter()
+                continue
             cpu = time.thread_time() - cpu
             self._count(result)
             with self._outbox_lock:
@@ -209,7 +236,31 @@ class Worker:
             if not gate.keep(sample):
                 gate.enter()
 
+    def _local_fault(self, task: dict, what: str) -> None:
+        """The worker's own storage failed: the task goes back unrecorded, and the worker stops."""
+        with self._outbox_lock:
+            self._handback.append(task["id"])
+            self._inflight -= 1
+        self._fail_locally(what)
+
+    def _fail_locally(self, what: str) -> None:
+        """Stop on a fault of this worker's own: hand every task back, exit EXIT_WORKER_FAULT."""
+        with self._outbox_lock:
+            first = self.error is None
+            if first:
+                self.exit_code, self.error = EXIT_WORKER_FAULT, what
+        if first:
+            log.error("%s; stopping: this worker's tasks go back to the master, for another worker", what)
+        self._stopping.set()
+        self._activity.set()
+
     def _count(self, result: dict) -> None:
+        with self._outbox_lock:
+            self._internal_streak = self._internal_streak + 1 if result["reason"] == "internal" else 0
+            sick = self._internal_streak == MAX_INTERNAL_STREAK
+        if sick:
+            self._fail_locally(f"{MAX_INTERNAL_STREAK} downloads in a row failed with internal errors "
+                               f"(the last: {result['error']})")
         with self._outbox_lock:
             if result["ok"]:
                 self.stats.ok += 1
@@ -242,7 +293,8 @@ class Worker:
                         log.log(logging.WARNING if self._outbox else logging.INFO,
                                 "stopping without the master (%s); %d result(s) not delivered (their tasks are "
                                 "handed out again)", _why(exc), len(self._outbox))
-                        self.exit_code = EXIT_INTERRUPTED
+                        if not self.exit_code:  # a fault of its own keeps its code
+                            self.exit_code = EXIT_INTERRUPTED
                         return
                     now = time.monotonic()
                     lost_since = lost_since or now
@@ -337,8 +389,10 @@ class Worker:
             if self._stopping.is_set() and not self._finished:
                 self._give_back()
             if busy == 0:
-                if self._stopping.is_set() and not self._finished:
+                if self._stopping.is_set() and not self._finished and not self.exit_code:
                     self.exit_code = EXIT_INTERRUPTED
+                if self.error and self.exit_code == EXIT_WORKER_FAULT:
+                    self._say_stopped()
                 return True
             self._wait_activity()
             return False
@@ -427,8 +481,10 @@ class Worker:
         return items
 
     def _give_back(self) -> None:
-        """Hand tasks not yet started back to the master, so nobody waits for their lease."""
-        ids = []
+        """Hand tasks not yet started (or kept from being done by a local fault) back to the
+        master, so nobody waits for their lease."""
+        with self._outbox_lock:
+            ids, self._handback = self._handback, []
         while True:
             try:
                 task = self._local.get_nowait()
@@ -439,15 +495,30 @@ class Worker:
                 break
             ids.append(task["id"])
         if ids:
-            n = self.link.tasks.release(self.cfg.name, ids)
-            log.info("gave back %d task(s) not started", n)
+            try:
+                n = self.link.tasks.release(self.cfg.name, ids)
+            except (OSError, EOFError):
+                with self._outbox_lock:  # not given back yet: again after reconnecting
+                    self._handback.extend(i for i in ids)
+                raise
+            self.stats.handed_back += n
+            log.debug("gave back %d task(s) not done", n)
+
+    def _say_stopped(self) -> None:
+        """Tell the master why this worker stops, so that its log says so too."""
+        try:
+            self.link.tasks.stopped(self.cfg.name, self.error)
+        except (OSError, EOFError):
+            pass  # the master has gone: it learns nothing, loses nothing
+        except Exception as exc:  # an older master without the call
+            log.debug("could not tell the master why this worker stops: %s", _why(exc))
 
     def _wait_activity(self, seconds: float = IDLE_WAIT) -> None:
         self._activity.wait(seconds)
         self._activity.clear()
 
     def _sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
+        self._stopping.wait(seconds)  # a stop request cuts it short
 
     def _fail(self, code: int, message: str) -> None:
         self.exit_code, self.error = code, message

@@ -185,3 +185,19 @@ def test_a_page_past_the_element_cap_is_parsed_in_part_with_a_warning(tmp_path, 
     # <html> and <body> are two of the 50 elements; 24 <p><img> pairs fit in the rest
     assert [i.url for i in out.images] == [f"{server.base}/i{i}.png" for i in range(24)]
     assert "has more than 50 elements; took links and images from the first 50 only" in caplog.text
+
+
+def test_a_full_disk_raises_out_of_download_instead_of_failing_the_url(cfg, server, png_bytes, monkeypatch):
+    import errno
+    import os
+
+    from crawler import storage
+    server.add("/a.png", png_bytes, headers={"Content-Type": "image/png"})
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(storage.os, "write", full)
+    with pytest.raises(storage.LocalStorageError):
+        run(cfg, server.base + "/a.png")
+    assert no_partials(cfg.out)

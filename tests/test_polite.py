@@ -85,6 +85,28 @@ def test_robots_txt_answering_503_defers_the_site_instead_of_crawling_blind(tmp_
     assert "tried again later" in log and got[base + "private/b.png"]["reason"] == "robots"
 
 
+def test_an_origin_whose_robots_txt_answers_503_waits_alone_while_its_host_name_goes_on(tmp_path, procs, servers):
+    rec = Recorder()
+    routes = {"/robots.txt": [(503, {"Retry-After": "1"}, b"busy"), (404, {}, b"")]}
+    other = servers(tmp_path / "b", rec, routes=routes)  # the same host name, another port
+    write(tmp_path / "b", "page.html", '<img src="/later.png">')
+    write(tmp_path / "b", "later.png", imagegen.png(8, 8, 9))
+    site = tmp_path / "a"
+    write(site, "index.html", f'<a href="{other}page.html">b</a><img src="{other}later.png">'
+                              + "".join(f'<a href="/a{i}.html">{i}</a>' for i in range(5)))
+    for i in range(5):
+        write(site, f"a{i}.html", f'<img src="/img/{i}.png">')
+        write(site, f"img/{i}.png", imagegen.png(8, 8, i))
+    base = servers(site, rec)
+    got, log, _ = crawl(procs, tmp_path, base + "index.html")
+    assert sum(r["ok"] for r in got.values()) == 6, got
+    port = other.rsplit(":", 1)[1].rstrip("/")
+    retried = [t for t, _, p in rec.requests if p == "/robots.txt"][-1]  # the other origin's second try
+    ours = [t for t, _, p in rec.requests if p.startswith(("/a", "/img/"))]
+    assert len(ours) == 10 and max(ours) < retried, "the site waited for another origin's robots.txt"
+    assert f"127.0.0.1:{port}/robots.txt could not be read" in log
+
+
 def many_images_site(root: Path, n: int, other_base: str | None = None, other_n: int = 0) -> None:
     tags = [f'<img src="/img/{i}.png">' for i in range(n)]
     tags += [f'<img src="{other_base}img/{i}.png">' for i in range(other_n)]

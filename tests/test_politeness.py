@@ -99,6 +99,43 @@ def test_robots_5xx_defers_with_backoff_then_gives_up():
         assert robots.due() == []
         clock.now += 1000
     assert robots.verdict("http://h/x") is False and robots.given_up("http://h/x")
+    assert robots.failure("http://h/y")[0] == "robots-unavailable"
+
+
+def test_an_unknown_origin_waits_and_only_that_origin():
+    r = Robots("bot", clock=Clock())
+    assert r.verdict("http://h/a") is None and r.verdict("http://h:9/a") is None
+    assert r.due() == ["http://h", "http://h:9"] and r.due() == []  # pending: asked for once
+    r.fetched("http://h", 404, None)
+    assert r.verdict("http://h/a") is True and r.verdict("http://h:9/b") is None
+
+
+def test_a_refused_or_unresolvable_origin_is_given_up_at_once_with_its_error():
+    r = Robots("bot", clock=Clock())
+    r.verdict("http://h:9/a")
+    r.due()
+    r.fetched("http://h:9", None, None, error="connection refused by h", unreachable=True)
+    assert r.verdict("http://h:9/a") is False and r.due() == [] and not r.pending()
+    assert r.failure("http://h:9/other") == ("unreachable", "connection refused by h")
+    assert r.failure("http://h/a") is None
+
+
+def test_retry_after_on_a_robots_txt_503_is_honoured_within_bounds():
+    clock = Clock()
+    r = Robots("bot", clock=clock)
+    r.verdict("http://h/a")
+    r.due()
+    r.fetched("http://h", 503, None, retry_after=1.0)
+    clock.now += 1.0
+    assert r.due() == ["http://h"]  # not the 5 s of the default backoff
+    r.fetched("http://h", 503, None, retry_after=0.0)
+    clock.now += 0.5
+    assert r.due() == []  # at least a second between tries, whatever the server says
+    clock.now += 0.5
+    assert r.due() == ["http://h"]
+    r.fetched("http://h", 200, b"User-agent: *\nDisallow: /private/\n")
+    assert r.verdict("http://h/a") is True and r.verdict("http://h/private/x") is False
+    assert r.failure("http://h/private/x") is None  # disallowed, not given up
 
 
 def test_crawl_delay_is_reported():

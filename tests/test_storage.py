@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 
-from crawler import checkedpaths, storage
+from crawler import checkedpaths, contentindex, storage
 from crawler.storage import AtomicFile, StorageError, remove_partials
 
 
@@ -119,12 +119,12 @@ def test_a_claim_found_empty_is_waited_for_not_taken_over(tmp_path):
     import threading
     import time
 
-    from crawler import storage
+    from crawler import contentindex, storage
     (tmp_path / "h").mkdir()
     (tmp_path / "h" / "first.png").write_bytes(b"same")
     (tmp_path / "h" / "second.png").write_bytes(b"same")
     sha = "ab" * 32
-    entry = tmp_path / storage.CONTENT_INDEX / "ab" / f"{sha}@h"
+    entry = tmp_path / contentindex.CONTENT_INDEX / "ab" / f"{sha}@h"
     entry.parent.mkdir(parents=True)
     entry.write_text("")  # another worker created the entry and is about to write its path
 
@@ -134,13 +134,13 @@ def test_a_claim_found_empty_is_waited_for_not_taken_over(tmp_path):
 
     t = threading.Thread(target=finish_claim)
     t.start()
-    assert storage.claim_content(tmp_path, "h", sha, "h/second.png") == "h/first.png"
+    assert contentindex.claim(tmp_path, "h", sha, "h/second.png") == "h/first.png"
     t.join()
     assert entry.read_text() == "h/first.png"
 
 
 def test_remove_stored_deletes_a_committed_file_and_nothing_outside(tmp_path):
-    from crawler import storage
+    from crawler import contentindex, storage
     with AtomicFile(tmp_path, "h/a/dup.png") as f:
         f.write(b"x")
     storage.remove_stored(tmp_path, "h/a/dup.png")
@@ -168,3 +168,64 @@ def test_checked_paths_catch_a_folder_swapped_for_a_symlink_after_the_check(tmp_
     with pytest.raises(StorageError, match="outside the downloads folder"):
         AtomicFile(root, "h/cat.jpg")
     assert os.listdir(outside) == []
+
+
+def _failing_write(err):
+    def write(fd, data):
+        raise OSError(err, os.strerror(err))
+    return write
+
+
+def test_a_full_disk_is_the_workers_own_fault_and_says_where_and_how_much_is_free(tmp_path, monkeypatch):
+    import errno
+    f = AtomicFile(tmp_path, "h/cat.jpg")
+    monkeypatch.setattr(storage.os, "write", _failing_write(errno.ENOSPC))
+    with pytest.raises(storage.LocalStorageError) as info:
+        f.write(b"abc")
+    f.abort()
+    line = info.value.describe(tmp_path)
+    assert line.startswith(f"no space left in {tmp_path}: ") and line.endswith(" bytes free"), line
+    assert os.listdir(tmp_path / "h") == []
+
+
+@pytest.mark.parametrize("err, local", [("EROFS", True), ("EACCES", True), ("EDQUOT", True), ("EIO", True),
+                                        ("ENAMETOOLONG", False), ("ELOOP", False), ("ENOTDIR", False)])
+def test_storage_errors_are_the_workers_own_or_the_urls(err, local):
+    import errno
+    code = getattr(errno, err)
+    exc = storage.storage_error("cannot write h/cat.jpg", OSError(code, os.strerror(code)))
+    assert isinstance(exc, StorageError) and isinstance(exc, storage.LocalStorageError) is local
+    assert exc.reason == "storage" and exc.errno == code and str(exc).startswith("cannot write h/cat.jpg: ")
+
+
+def _committed(root, rel, data, fallback):
+    f = AtomicFile(root, rel)
+    f.write(data)
+    return f, f.commit(fallback=lambda: fallback)
+
+
+def test_other_bytes_at_a_shared_path_are_never_replaced_the_second_goes_to_its_fallback(tmp_path):
+    first, rel1 = _committed(tmp_path, "h/a.jpg", b"from http", "h/a~1111.jpg")
+    second, rel2 = _committed(tmp_path, "h/a.jpg", b"from https", "h/a~2222.jpg")
+    assert (rel1, rel2) == ("h/a.jpg", "h/a~2222.jpg") and not first.kept and not second.kept
+    assert (tmp_path / "h/a.jpg").read_bytes() == b"from http"
+    assert (tmp_path / "h/a~2222.jpg").read_bytes() == b"from https"
+    assert sorted(os.listdir(tmp_path / "h")) == ["a.jpg", "a~2222.jpg"]  # no temporary file left
+
+
+def test_the_same_bytes_at_the_path_are_kept_and_a_fallback_elsewhere_is_made(tmp_path):
+    _committed(tmp_path, "h/a.jpg", b"same", "unused")
+    again, rel = _committed(tmp_path, "h/a.jpg", b"same", "unused")
+    assert rel == "h/a.jpg" and again.kept and os.listdir(tmp_path / "h") == ["a.jpg"]
+    _, rel = _committed(tmp_path, "h/a.jpg", b"other", "h/deeper/a~3333.jpg")
+    assert rel == "h/deeper/a~3333.jpg" and (tmp_path / rel).read_bytes() == b"other"
+
+
+def test_a_symlink_at_a_shared_path_is_replaced_not_kept_or_followed(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"same")
+    (tmp_path / "root" / "h").mkdir(parents=True)
+    (tmp_path / "root" / "h" / "a.jpg").symlink_to(victim)
+    f, rel = _committed(tmp_path / "root", "h/a.jpg", b"same", "h/a~4444.jpg")
+    assert rel == "h/a.jpg" and not f.kept and not (tmp_path / "root" / rel).is_symlink()
+    assert victim.read_bytes() == b"same"
