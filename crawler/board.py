@@ -374,6 +374,7 @@ class ResultInbox:
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self._items: list[Any] = []
+        self._woken = False  # wake() called since the last drain: the next one does not wait
         self.refused = 0
 
     def put(self, item: Any) -> bool:
@@ -400,12 +401,16 @@ class ResultInbox:
     def drain(self, timeout: float = 0.0) -> list[Any]:
         """Everything that arrived, waiting up to timeout if nothing has."""
         with self._lock:
-            if not self._items and timeout > 0:
+            if not self._items and timeout > 0 and not self._woken:
                 self._arrived.wait(timeout)
+            self._woken = False
             items, self._items = self._items, []
             return items
 
     def wake(self) -> None:
-        """Make a waiting drain() return (the master has other work)."""
+        """Make a waiting drain() return, or the next one not wait (the master has other work).
+        Kept until that drain: a page job that finishes while the master's loop is busy
+        elsewhere would otherwise have its wake-up lost, and its page wait a whole drain."""
         with self._lock:
+            self._woken = True
             self._arrived.notify_all()
