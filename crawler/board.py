@@ -207,6 +207,11 @@ class TaskBoard:
             self.gate.finish(host)
             self._ready.notify_all()
 
+    def wait_for_pages(self, demand: dict[str, int]) -> None:
+        """The master's pages waiting for a slot, per host (HostGate.wait_for_pages)."""
+        with self._lock:
+            self.gate.wait_for_pages(demand)
+
     def set_host_delay(self, host: str, seconds: float) -> None:
         with self._lock:
             self.gate.set_delay(host, seconds)
@@ -289,7 +294,7 @@ class TaskBoard:
                 if len(out) >= n:
                     break
                 delayed = self.gate.delay_for(host) > 0
-                if (delayed and idle <= 0) or not self.gate.ready(host, now):
+                if (delayed and idle <= 0) or not self.gate.ready_for_image(host, len(self._queues[host]), now):
                     continue
                 task = self._next(host)
                 if task is None:

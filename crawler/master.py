@@ -390,6 +390,7 @@ class Master:
             else:
                 self.robots.not_started(origin)
         budget = 256  # pages looked at per turn of the loop
+        waiting: dict[str, int] = {}  # host -> pages that could start but for its limits
         for origin in self._pages.origins(budget):
             host = urls.host_of(origin)
             while self._jobs_in_flight < cap and budget and origin in self._pages:
@@ -404,12 +405,15 @@ class Master:
                     self._skip_page(url, depth)
                     continue
                 if not self.board.try_start(host):
+                    waiting[host] = waiting.get(host, 0) + self._pages.waiting(origin)
                     break  # the host's limits: its other origins find it full too, soon enough
                 self._pages.pop(origin)
                 self._jobs_in_flight += 1
                 pool.submit(self._page_job, url, depth, host)
             if self._jobs_in_flight >= cap or not budget:
                 break
+        free = cap - self._jobs_in_flight
+        self.board.wait_for_pages({h: min(n, free) for h, n in waiting.items()} if free > 0 else {})
 
     def _skip_page(self, url: str, depth: int) -> None:
         """A page robots.txt keeps us from: disallowed, or its origin given up."""
