@@ -207,6 +207,11 @@ class TaskBoard:
             self.gate.finish(host)
             self._ready.notify_all()
 
+    def wait_for_pages(self, demand: dict[str, int]) -> None:
+        """The master's pages waiting for a slot, per host (HostGate.wait_for_pages)."""
+        with self._lock:
+            self.gate.wait_for_pages(demand)
+
     def set_host_delay(self, host: str, seconds: float) -> None:
         with self._lock:
             self.gate.set_delay(host, seconds)
@@ -289,7 +294,7 @@ class TaskBoard:
                 if len(out) >= n:
                     break
                 delayed = self.gate.delay_for(host) > 0
-                if (delayed and idle <= 0) or not self.gate.ready(host, now):
+                if (delayed and idle <= 0) or not self.gate.ready_for_image(host, len(self._queues[host]), now):
                     continue
                 task = self._next(host)
                 if task is None:
@@ -374,6 +379,7 @@ class ResultInbox:
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self._items: list[Any] = []
+        self._woken = False  # wake() called since the last drain: the next one does not wait
         self.refused = 0
 
     def put(self, item: Any) -> bool:
@@ -400,12 +406,16 @@ class ResultInbox:
     def drain(self, timeout: float = 0.0) -> list[Any]:
         """Everything that arrived, waiting up to timeout if nothing has."""
         with self._lock:
-            if not self._items and timeout > 0:
+            if not self._items and timeout > 0 and not self._woken:
                 self._arrived.wait(timeout)
+            self._woken = False
             items, self._items = self._items, []
             return items
 
     def wake(self) -> None:
-        """Make a waiting drain() return (the master has other work)."""
+        """Make a waiting drain() return, or the next one not wait (the master has other work).
+        Kept until that drain: a page job that finishes while the master's loop is busy
+        elsewhere would otherwise have its wake-up lost, and its page wait a whole drain."""
         with self._lock:
+            self._woken = True
             self._arrived.notify_all()

@@ -52,6 +52,11 @@ class PageQueue:
         """The first `limit` origins with pages and not parked, in turn: one that gave a page goes last."""
         return list(islice(self._by_origin, limit))
 
+    def waiting(self, origin: str) -> int:
+        """How many of origin's pages are ready to be looked at (none while it is parked)."""
+        pages = self._by_origin.get(origin)
+        return len(pages) if pages is not None else 0
+
     def peek(self, origin: str) -> tuple[str, int]:
         return self._by_origin[origin][0]
 

@@ -1,4 +1,6 @@
 import queue
+import threading
+import time
 
 from crawler.board import ResultInbox, Task, TaskBoard
 from crawler.messages import is_stop
@@ -107,6 +109,21 @@ def test_inbox_drains_everything_and_wraps_a_non_list():
     inbox.put_many("not a list")
     assert inbox.drain() == [1, 2, "not a list"]
     assert inbox.drain(timeout=0.01) == []
+
+
+def test_a_wake_before_the_master_drains_is_not_lost():
+    # a page job that finishes while the master's loop is busy: its next drain must not wait
+    inbox = ResultInbox()
+    inbox.wake()
+    started = time.monotonic()
+    assert inbox.drain(timeout=30) == []
+    assert time.monotonic() - started < 5
+    woken = threading.Timer(0.1, inbox.wake)  # and one while it waits still ends the wait
+    woken.start()
+    started = time.monotonic()
+    assert inbox.drain(timeout=30) == []
+    assert time.monotonic() - started < 5
+    woken.join()
 
 
 def test_a_retried_task_goes_to_the_front():

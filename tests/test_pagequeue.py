@@ -25,6 +25,7 @@ def test_a_parked_origin_waits_alone_and_keeps_new_pages_until_unparked():
     q.extend([("http://h:9/dead", 0), ("http://h/1", 0)])
     q.park("http://h:9")
     assert q.origins(10) == ["http://h"] and "http://h:9" not in q and q.parked() == 1
+    assert q.waiting("http://h") == 1 and q.waiting("http://h:9") == 0  # parked: none ready
     q.append("http://h:9/dead2", 1)  # found while its robots.txt is still unknown
     assert q.origins(10) == ["http://h"] and len(q) == 3
     q.unpark("http://h:9")

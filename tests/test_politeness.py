@@ -60,6 +60,28 @@ def test_board_gives_delayed_hosts_only_to_idle_threads():
     assert len(board.get_many("w", 8, 0, idle=3)) == 1
 
 
+def test_pages_waiting_for_a_host_get_its_slots_while_few_images_wait():
+    board = TaskBoard(60, gate=HostGate(per_host=2, delay=0.0))
+    board.add_many([task(i) for i in range(1, 4)])  # 3 images of host a: fewer than 2 x per_host
+    assert len(board.get_many("w", 8)) == 2  # nobody else waits: both slots
+    board.wait_for_pages({"a": 1})  # the master has a page of a, and a thread free for it
+    board.arrived([{"id": 1, "worker": "w"}])
+    assert board.get_many("w", 8) == []  # the freed slot waits for the page
+    assert board.try_start("a")  # which takes it
+    board.wait_for_pages({})
+    board.arrived([{"id": 2, "worker": "w"}])
+    assert [t["id"] for t in board.get_many("w", 8)] == [3]  # no page waiting: images again
+
+
+def test_images_go_first_again_once_enough_of_them_wait():
+    board = TaskBoard(60, gate=HostGate(per_host=2, delay=0.0))
+    board.add_many([task(i) for i in range(1, 8)])
+    assert len(board.get_many("w", 2)) == 2
+    board.wait_for_pages({"a": 2, "b": 1})
+    board.arrived([{"id": 1, "worker": "w"}])
+    assert [t["id"] for t in board.get_many("w", 8)] == [3]  # 5 wait, 2 x per_host: pages wait their turn
+
+
 def test_expired_and_released_leases_free_their_host():
     clock = Clock()
     board = TaskBoard(10, clock=clock, gate=HostGate(per_host=1, delay=0.0, clock=clock))
