@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(BENCH))
 
 from crawler import config as crawler_config  # noqa: E402
-from crawler.sitegen import SiteSpec, generate_site  # noqa: E402
+from devtools.sitegen import SiteSpec, generate_site  # noqa: E402
 
 import servers  # noqa: E402  (bench/servers.py)
 import traps  # noqa: E402  (bench/traps.py)

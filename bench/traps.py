@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from crawler import imagegen  # noqa: E402
+from devtools import imagegen  # noqa: E402
 
 PAGE = "traps.html"
 ROBOTS_503_SECONDS = 0.5

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from crawler import imagegen
+from devtools import imagegen
 
 from .procs import output, records
 

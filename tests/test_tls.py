@@ -216,7 +216,7 @@ class Relay:
 
 @pytest.fixture(scope="module")
 def small_site(tmp_path_factory):
-    from crawler.sitegen import SiteSpec, generate_site
+    from devtools.sitegen import SiteSpec, generate_site
 
     from .procs import serve_slow
     root = tmp_path_factory.mktemp("tlssite")
