@@ -54,7 +54,7 @@ def _convert(key: str, value: Any, action: argparse.Action, path: Path) -> Any:
     if isinstance(value, bool):
         raise ConfigError(f"{where} must be a {getattr(action.type, '__name__', 'value')}, not {value!r}")
     try:
-        converted = action.type(str(value)) if action.type else value
+        converted = action.type(str(value)) if callable(action.type) else value
     except (ValueError, TypeError, ConfigError) as exc:
         raise ConfigError(f"bad value for {where}: {exc}") from None
     if action.choices is not None and converted not in action.choices:

@@ -202,7 +202,7 @@ def safe_client(address, family=None, authkey=None, tls: tls_.ClientTLS | None =
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if tls is not None:
             sock.settimeout(ClientSettings.recv_timeout)
-            conn = SocketConnection(tls_.start_client(sock, where, address[0], tls))
+            conn: SafeConnection = SocketConnection(tls_.start_client(sock, where, address[0], tls))
         else:
             kernel = set_timeouts(sock, ClientSettings.recv_timeout)
             if authkey is not None:
@@ -210,7 +210,8 @@ def safe_client(address, family=None, authkey=None, tls: tls_.ClientTLS | None =
             conn = SafeConnection(sock.detach()) if kernel else SocketConnection(sock)
     except (BlockingIOError, TimeoutError) as exc:
         sock.close()
-        raise EOFError(f"no answer to the handshake from the master at {where} within {ClientSettings.recv_timeout} s") from exc
+        raise EOFError(f"no answer to the handshake from the master at {where} "
+                       f"within {ClientSettings.recv_timeout} s") from exc
     except BaseException:
         sock.close()  # a no-op once the TLS socket has taken the descriptor over
         raise
@@ -241,7 +242,9 @@ def _refuse_tls_master(sock: socket.socket, where: str) -> None:
         raise tls_.TLSError(f"the master at {where} serves its queues over TLS: connect with {tls_.CLIENT_OPTIONS}")
 
 
-managers.listener_client[SERIALIZER] = (SafeListener, safe_client)
+# Private to multiprocessing: a BaseManager takes no listener or client of its own, only the name
+# of a serializer, which it looks up in this table (the one way in, since Python 3.3).
+managers.listener_client[SERIALIZER] = (SafeListener, safe_client)  # type: ignore[attr-defined]
 _tls_serializers: dict[str, tuple] = {}
 
 
@@ -255,7 +258,7 @@ def serializer_for(server: tls_.ServerTLS | None = None, client: tls_.ClientTLS 
             return name
     name = f"{SERIALIZER}+tls{len(_tls_serializers) + 1}"
     listener = type("TLSListener", (SafeListener,), {"tls": server.context if server else None})
-    managers.listener_client[name] = (listener, functools.partial(safe_client, tls=client))
+    managers.listener_client[name] = (listener, functools.partial(safe_client, tls=client))  # type: ignore[attr-defined]
     _tls_serializers[name] = (server, client)  # kept alive: the name is found by identity
     return name
 

@@ -44,7 +44,7 @@ from __future__ import annotations
 import warnings
 
 from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
-from bs4.builder import LXMLTreeBuilder
+from bs4.builder import LXMLTreeBuilder  # type: ignore[attr-defined]  # registered at import; undeclared
 
 MAX_ELEMENTS = 100_000
 """Elements parsed at most per page; the rest of a page is not read."""

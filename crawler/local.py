@@ -22,7 +22,8 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import IO
 
 from . import portable
 
@@ -69,11 +70,11 @@ class LocalWorker:
             self.returncode = os.waitstatus_to_exitcode(status)
             return self.returncode
         deadline = time.monotonic() + timeout
-        while self.poll() is None:
+        while (code := self.poll()) is None:
             if time.monotonic() >= deadline:
                 raise subprocess.TimeoutExpired(["crawler worker", str(self.pid)], timeout)
             time.sleep(0.02)
-        return self.returncode
+        return code
 
     def terminate(self) -> None:
         self._signal(signal.SIGTERM)
@@ -107,6 +108,8 @@ class SpawnedWorker(subprocess.Popen):
     with the same start/cancel as a forked LocalWorker. Its stdin stays open while the master
     runs: closed, it tells a worker still starting (or still reaching out) that the master
     is done, so it does not wait out --reconnect-timeout for one that has gone."""
+
+    stdin: IO[bytes]  # always a pipe (spawn_worker)
 
     def start(self, address: str) -> None:
         try:
@@ -163,7 +166,7 @@ def fork_workers(n: int, worker_argv: Callable[[str], Sequence[str]], env: dict[
 
     gc.freeze()  # what is imported by now lives for good: no collection looks at it again
 
-    workers = []
+    workers: list[LocalWorker] = []
     for _ in range(n):
         addr_r, addr_w = os.pipe()
         err_r, err_w = os.pipe()

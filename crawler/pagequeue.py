@@ -15,8 +15,8 @@ used to take each page out and put it back (62,822 host_of calls in one benchmar
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from collections.abc import Iterable
 from itertools import islice
-from typing import Iterable
 
 from .robots import origin_of
 

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from crawler import concurrency
-from devtools import imagegen
 from crawler.concurrency import WINDOW, DownloadGate, LimitEstimator
+from devtools import imagegen
 
 from .procs import Recorder, output, records, serve_recorded
 

@@ -1,5 +1,6 @@
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crawler.extract import extract, looks_like_image_url
 
@@ -24,7 +25,8 @@ def images(html, base=BASE):
                                                   ("http://site.example/dir/l2.jpg", "data-src")]),
     ('<img data-original="o.png">', [("http://site.example/dir/o.png", "data-src")]),
     ('<img data-lazy-src="z.png">', [("http://site.example/dir/z.png", "data-src")]),
-    ('<div data-bg="bg.jpg"></div><div data-bg="not-an-image"></div>', [("http://site.example/dir/bg.jpg", "data-src")]),
+    ('<div data-bg="bg.jpg"></div><div data-bg="not-an-image"></div>',
+     [("http://site.example/dir/bg.jpg", "data-src")]),
     ('<a href="big.PNG">x</a>', [("http://site.example/dir/big.PNG", "a-href")]),
     ('<meta property="og:image" content="/og.jpg">', [("http://site.example/og.jpg", "og:image")]),
     ('<meta name="twitter:image" content="https://cdn.example/t.jpg">', [("https://cdn.example/t.jpg", "og:image")]),
@@ -72,7 +74,8 @@ def test_caps_bound_what_a_hostile_page_costs():
     assert len(ex.links) == 10 and len(ex.images) == 20
 
 
-@pytest.mark.parametrize("html", ["", "   ", b"", b"\x00\xff\xfe", "<", "<html><body><img src=", "<?xml version='1.0' encoding='utf-8'?><html><img src='a.png'></html>"])
+@pytest.mark.parametrize("html", ["", "   ", b"", b"\x00\xff\xfe", "<", "<html><body><img src=",
+                                  "<?xml version='1.0' encoding='utf-8'?><html><img src='a.png'></html>"])
 def test_broken_and_empty_documents_do_not_raise(html):
     extract(html, BASE)
 
@@ -195,7 +198,8 @@ def test_a_huge_attribute_is_skipped_not_parsed():
 @pytest.mark.parametrize("html", [
     "<html><body><p><img src='a.jpg'><table><tr><td><img src='b.jpg'></div></span>",
     "<img src='a.jpg'<img src='b.jpg'>",
-    "<!-- <img src='c.jpg'> --><img src='a.jpg'><script>document.write('<img src=\"s.jpg\">')</script><img src='b.jpg'>",
+    "<!-- <img src='c.jpg'> --><img src='a.jpg'>"
+    "<script>document.write('<img src=\"s.jpg\">')</script><img src='b.jpg'>",
 ], ids=["unclosed-and-stray-end-tags", "missing-bracket", "comments-and-scripts"])
 def test_malformed_html_still_yields_its_images(html):
     found = [u for u, _ in images(html)]

@@ -266,8 +266,8 @@ def test_http_and_https_urls_sharing_a_path_never_overwrite_each_others_bytes(tm
     import threading
     from functools import partial
 
-    from devtools import imagegen
     from crawler.demo import QuietHandler, StaticServer
+    from devtools import imagegen
 
     trustme = pytest.importorskip("trustme")
     address = "127.0.15.80"

@@ -28,7 +28,8 @@ from .procs import output
 ])
 def test_socket_timeout_values_are_the_platforms_own(seconds, windows, expected):
     assert sockopts.timeout_value(seconds, windows=windows) == expected
-    assert sockopts.timeout_seconds(expected, windows=windows) == pytest.approx(max(seconds, 1e-6 if not windows else 1e-3))
+    floor = 1e-6 if not windows else 1e-3
+    assert sockopts.timeout_seconds(expected, windows=windows) == pytest.approx(max(seconds, floor))
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ from urllib.parse import quote
 import pytest
 from PIL import Image
 
-from devtools import imagegen
 from crawler.extract import extract
-from devtools.sitegen import SiteSpec, generate_site
 from crawler.urls import normalize_url
+from devtools import imagegen
+from devtools.sitegen import SiteSpec, generate_site
 
 DEMO = Path(__file__).resolve().parent.parent / "crawler" / "demosite"
 BASE = "http://site.test/"
@@ -31,7 +31,7 @@ def decode(data: bytes) -> Image.Image:
 
 def mean_abs_error(a: bytes, b: bytes) -> float:
     assert len(a) == len(b)
-    return sum(abs(x - y) for x, y in zip(a, b)) / len(a)
+    return sum(abs(x - y) for x, y in zip(a, b, strict=True)) / len(a)
 
 
 # --- images ----------------------------------------------------------------------------------
@@ -229,7 +229,8 @@ def test_tiny_specs_work(tmp_path):
 def test_the_bundled_demo_matches_a_fresh_generation(tmp_path):
     truth = generate_site(tmp_path, SiteSpec())
     assert json.loads((DEMO / "truth.json").read_text(encoding="utf-8")) == truth
-    assert files_of(DEMO) == files_of(tmp_path), "regenerate: rm -r crawler/demosite; python -m devtools.sitegen crawler/demosite"
+    assert files_of(DEMO) == files_of(tmp_path), \
+        "regenerate: rm -r crawler/demosite; python -m devtools.sitegen crawler/demosite"
     assert sum(len(b) for b in files_of(DEMO).values()) < 600_000
 
 
