@@ -22,11 +22,9 @@ from bs4 import BeautifulSoup, Comment, Tag
 
 from . import charset, htmltree
 from .config import SRCSET_MODES
+from .imagetype import IMAGE_EXTENSIONS
 from .srcset import Candidate, css_images, largest, srcset_candidates
 from .urls import normalize_url
-
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".bmp", ".ico", ".tif",
-                              ".tiff", ".svg", ".jfif", ".pjpeg", ".pjp", ".apng"})
 
 # lazy-load attributes whose value is an image URL, whatever it looks like; a lazy-loading
 # script moves them into src / srcset, so they are what the page finally shows

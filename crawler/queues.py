@@ -17,6 +17,8 @@ from collections.abc import Callable
 from multiprocessing import managers
 from typing import Any
 
+from .authkey import KEY_NAME
+from .config import STATE_DIRNAME
 from .connection import (  # noqa: F401
     SERIALIZER,
     SERVER_IDLE_TIMEOUT,
@@ -133,7 +135,7 @@ class MasterLink:
         except multiprocessing.AuthenticationError as exc:
             self.reset()
             raise ConnectError(f"the master at {format_address(self.address)} refused our authkey "
-                               f"({exc}); use the key from the master's {{out}}/.crawler/authkey") from None
+                               f"({exc}); use the key from the master's {{out}}/{STATE_DIRNAME}/{KEY_NAME}") from None
         except BaseException:
             self.reset()
             raise

@@ -88,6 +88,7 @@ def test_bytes_in_a_declared_charset():
 @pytest.mark.parametrize("url, yes", [
     ("http://h/a.JPG", True), ("http://h/a.webp?x=1", True), ("http://h/a.html", False),
     ("http://h/jpg", False), ("http://h/a.svg#x", True),
+    ("http://h/a.jpe", True), ("http://h/a.JFIF", True), ("http://h/a.pjp", True), ("http://h/a.tiff", True),
 ])
 def test_looks_like_image_url(url, yes):
     assert looks_like_image_url(url) is yes
