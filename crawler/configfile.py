@@ -24,6 +24,7 @@ def load(path: Path, parser: argparse.ArgumentParser) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    # private: argparse lists a parser's options nowhere else; its type and choices check the file
     actions = {a.dest: a for a in parser._actions if a.option_strings}
     out = {}
     for key, value in data.items():

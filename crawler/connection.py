@@ -67,7 +67,7 @@ def safe_loads(data) -> object:
 class SafeConnection(mpc.Connection):
     """A Connection whose recv() unpickles plain data only and turns a socket timeout into EOF,
     and whose send() pickles with the plain pickler: multiprocessing's ForkingPickler copies
-    its table of reducers on every message (about 5% of a worker's CPU on loopback, py-spy),
+    its table of reducers on every message (a visible share of a worker's CPU on loopback),
     for types these messages never hold; it is used only for one that needs it."""
 
     def send(self, obj):
@@ -111,6 +111,8 @@ class SocketConnection(SafeConnection):
             self._failed = exc
             raise
 
+    # Connection's private _recv/_send/_poll/_close are the hooks all its I/O goes through; it
+    # has no public way to use a socket object (a TLS socket) instead of a descriptor.
     def _read(self, handle, n):  # Connection._recv's reader, through the socket object
         return self._sock.recv(n)
 
@@ -155,6 +157,8 @@ class SafeListener(mpc.Listener):
         self._closed = threading.Event()
 
     def accept(self):
+        # private: Listener wraps a SocketListener; accepting from its socket here is the one way
+        # to tune each connection (and start TLS) before multiprocessing's handshake
         listener = self._listener
         if self._closed.is_set() or listener is None:
             # The manager's accepter loops on OSError; park it for good instead of letting it spin.

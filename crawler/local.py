@@ -2,11 +2,10 @@
 
 Where fork is safe (Linux and the BSDs), they are forked before the master starts any
 thread, and wait on a pipe for the address the master listens on. A forked worker skips
-the interpreter's start and the imports: about 0.16 s of CPU each, a tenth of a 2,000-image
-crawl's CPU on loopback. Each runs exactly the `crawler worker` command (same options, same
-code, `cli.main`), with its JSON log lines on a pipe that the master relays. On Windows (no
-fork), on macOS (fork unsafe once system frameworks are loaded), when a thread is already
-running (forking then could copy a lock some other thread holds) or with the `fork` fast
+the interpreter's start and the imports, a large share of a small crawl's CPU. Each runs
+exactly the `crawler worker` command (same options, same code, `cli.main`), with its JSON
+log lines on a pipe that the master relays. On Windows (no fork), on macOS (fork unsafe
+once system frameworks are loaded), when a thread is already running (forking then could copy a lock some other thread holds) or with the `fork` fast
 path switched off (portable.py), they are started as `python -m crawler worker --connect -`
 instead, at the same moment, and read the address from their stdin: new interpreters that
 import everything afresh, so nothing handed to the manager may be a lambda or a local

@@ -70,9 +70,8 @@ CrawlManager.register("get_result_queue", callable=_get_result_queue, exposed=RE
 class Served:
     """A running manager server in this process."""
 
-    def __init__(self, server: managers.Server, thread: threading.Thread):
+    def __init__(self, server: managers.Server):
         self.server = server
-        self.thread = thread
 
     @property
     def address(self) -> tuple[str, int]:
@@ -104,7 +103,7 @@ def serve(task_queue, result_queue, address: tuple[str, int], authkey: bytes,
     server = manager.get_server()
     thread = threading.Thread(target=_serve_forever, args=(server,), name="manager-server", daemon=True)
     thread.start()
-    return Served(server, thread)
+    return Served(server)
 
 
 class MasterLink:
@@ -141,6 +140,8 @@ class MasterLink:
             raise
 
     def reset(self) -> None:
+        # private attributes of BaseProxy: multiprocessing has no public way to drop the
+        # connections it caches per thread and address (see the class docstring)
         for proxy in (self.tasks, self.results):
             if proxy is None:
                 continue
