@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import threading
+from collections.abc import Callable
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 from . import authkey, manifest
 from .config import MANIFEST_NAME, CrawlConfig
 from .errors import CrawlerError
+from .launch import run_local
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +70,10 @@ def _quote(rel: str) -> str:
     return quote(rel, safe="/-._~")
 
 
-def run_demo(out: Path, *, workers: int = 2, verbosity: list[str] | None = None) -> int:
-    from .cli import run_local
+def run_demo(out: Path, *, worker_main: Callable[[list[str]], int], workers: int = 2,
+             verbosity: list[str] | None = None) -> int:
+    """Serve the demo site, crawl it with `workers` local workers (each runs worker_main, the
+    command line's main) and check what was stored against the site's truth."""
     root = DEMO_SITE
     try:
         truth = json.loads((root / "truth.json").read_text(encoding="utf-8"))
@@ -82,7 +86,7 @@ def run_demo(out: Path, *, workers: int = 2, verbosity: list[str] | None = None)
         key, source = authkey.master_key(out, None)
         # the demo's port changes every run, so an earlier demo crawl is never resumed
         code = run_local(cfg, key, source, ("127.0.0.1", 0), workers=workers, threads=4,
-                         verbosity=verbosity or [], fresh=True)
+                         verbosity=verbosity or [], worker_main=worker_main, fresh=True)
         good, expected, problems = check_against_truth(out, truth, base_url)
         for problem in problems:
             log.error("demo: %s", problem)
