@@ -374,6 +374,7 @@ class ResultInbox:
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self._items: list[Any] = []
+        self.refused = 0
 
     def put(self, item: Any) -> bool:
         return self.put_many([item])
@@ -384,6 +385,7 @@ class ResultInbox:
             items = [items]  # the master validates and drops it
         with self._lock:
             if len(self._items) + len(items) > MAX_INBOX:
+                self.refused += 1
                 return False
             self._items.extend(items)
             self._arrived.notify()
