@@ -53,7 +53,8 @@ def worker(address):
         try:
             r = session.get(url, timeout=20)
             if r.status_code == 200 and r.headers.get("Content-Type", "").startswith("image/"):
-                path = os.path.join(out, hashlib.sha1(url.encode()).hexdigest() + os.path.splitext(urlparse(url).path)[1])
+                name = hashlib.sha1(url.encode()).hexdigest() + os.path.splitext(urlparse(url).path)[1]
+                path = os.path.join(out, name)
                 with open(path, "wb") as f:
                     f.write(r.content)
                 results.put((url, True, path))

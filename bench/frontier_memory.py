@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--count", type=int, default=1_000_000, help="distinct image URLs (default: %(default)s)")
     ap.add_argument("--limit-mb", type=float, default=500.0, help="fail at this RSS growth (default: %(default)s)")
     ap.add_argument("--trace", type=int, default=0, metavar="N",
-                    help="also break the memory down with tracemalloc on N URLs (default: only when over the limit, on 100,000)")
+                    help="also break the memory down with tracemalloc on N URLs "
+                         "(default: only when over the limit, on 100,000)")
     a = ap.parse_args(argv)
     grown, took = measure(a.count)
     print(f"frontier: {a.count:,} image URLs, RSS {grown / MB:+,.0f} MB, {took:.1f} s "

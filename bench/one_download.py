@@ -37,6 +37,7 @@ sys.path.insert(0, str(BENCH.parent))
 
 import run as bench_run  # noqa: E402
 import servers  # noqa: E402
+
 from crawler import config, contentindex, fetch, worker  # noqa: E402
 from crawler.netguard import NetPolicy  # noqa: E402
 

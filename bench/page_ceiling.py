@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="page-ceiling-") as tmp:
             for r in range(a.rounds):
                 for c in configs:
-                    res = run_once(server.base_url, c, a.page_threads, Path(tmp), a.baseline if c is None else BENCH.parent)
+                    repo = a.baseline if c is None else BENCH.parent
+                    res = run_once(server.base_url, c, a.page_threads, Path(tmp), repo)
                     runs[c].append(res)
                     print(f"  round {r + 1}, {name[c]}: {res['pages']} pages, "
                           f"{res['pages_per_s']:.1f} pages/s, {res['cpu_ms_per_page']:.1f} ms CPU/page, "

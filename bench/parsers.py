@@ -28,11 +28,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bs4 import BeautifulSoup  # noqa: E402
+from pagegen import realistic_page  # noqa: E402
 
 from crawler import charset, htmltree  # noqa: E402
 from crawler.extract import extract_tree  # noqa: E402
 from crawler.urls import normalize_url  # noqa: E402
-from pagegen import realistic_page  # noqa: E402
 from tests.shapes import SHAPES  # noqa: E402
 
 PAGE = "http://site.example/dir/page.html"
@@ -107,7 +107,7 @@ def differing(builds: dict, texts: list[str]) -> dict[str, int]:
         if name in ("lxml.etree alone", "bs4 + html5lib"):
             continue
         n = 0
-        for text, (links, images) in zip(texts, refs):
+        for text, (links, images) in zip(texts, refs, strict=True):
             e = extract_tree(build(text), PAGE)
             n += (set(e.links), {i.url for i in e.images}) != (links, images)
         out[name] = n
@@ -127,8 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     real_times = time_pages(builds, real, 1) if real else {}
     diffs = differing(builds, real) if real else {}
     n = len(SHAPES)
+    real_pages = f"; real pages: {len(real)} of median {statistics.median(map(len, real)):,.0f} chars" if real else ""
     print(f"shape table: {n} rows; generated pages: {len(texts)} of median {statistics.median(map(len, texts)):,.0f} "
-          f"chars" + (f"; real pages: {len(real)} of median {statistics.median(map(len, real)):,.0f} chars" if real else ""))
+          f"chars" + real_pages)
     head = f"{'builder':<20} {'rows (all)':>10} {'rows (largest)':>14} {'ms/page generated':>18}"
     if real:
         head += f" {'ms/page real':>13} {'real pages differing':>21}"

@@ -39,11 +39,11 @@ REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(BENCH))
 
-from crawler import config as crawler_config  # noqa: E402
-from crawler.sitegen import SiteSpec, generate_site  # noqa: E402
-
 import servers  # noqa: E402  (bench/servers.py)
 import traps  # noqa: E402  (bench/traps.py)
+
+from crawler import config as crawler_config  # noqa: E402
+from devtools.sitegen import SiteSpec, generate_site  # noqa: E402
 
 FULL_SPEC = SiteSpec(pages=200, images=2000, depth=4, min_image_bytes=2000, max_image_bytes=200_000, seed=1)
 QUICK_SPEC = SiteSpec(pages=20, images=100, depth=4, min_image_bytes=2000, max_image_bytes=200_000, seed=1)
@@ -367,7 +367,8 @@ def print_table(name: str, scen: dict) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     print(f"\n== {name}: {scen['server']}, {scen['rounds']} round(s), median (min-max) ==")
     for i, r in enumerate(rows):
-        print("  " + "  ".join(cell.ljust(w) if j < 2 else cell.rjust(w) for j, (cell, w) in enumerate(zip(r, widths))))
+        cells = enumerate(zip(r, widths, strict=True))
+        print("  " + "  ".join(cell.ljust(w) if j < 2 else cell.rjust(w) for j, (cell, w) in cells))
         if i == 0:
             print("  " + "  ".join("-" * w for w in widths))
     for tool in scen["skipped"]:
@@ -447,7 +448,8 @@ def run_scenario(name: str, root: Path, truth: dict, sizes: dict[str, int], tool
                 continue
             p = summary[peer]
             scen["ratios"][peer] = {
-                "images_per_s": o["images_per_s"]["median"] / p["images_per_s"]["median"] if p["images_per_s"]["median"] else float("inf"),
+                "images_per_s": (o["images_per_s"]["median"] / p["images_per_s"]["median"]
+                                 if p["images_per_s"]["median"] else float("inf")),
                 "cpu_per_image": o["cpu_ms_per_image"]["median"] / p["cpu_ms_per_image"]["median"],
                 "peak_rss": o["peak_rss_mb"]["median"] / p["peak_rss_mb"]["median"],
             }
@@ -523,11 +525,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="also run ours as checked out in DIR (e.g. `git worktree add DIR main`), as the tool "
                          "'base', interleaved with the others: before and after a change in one run")
     ap.add_argument("--keep", action="store_true", help="keep each run's output folder (printed in the JSON)")
-    ap.add_argument("--timeout", type=float, default=None, help="seconds one run may take (default: 120 quick, 1200 full)")
+    ap.add_argument("--timeout", type=float, default=None,
+                    help="seconds one run may take (default: 120 quick, 1200 full)")
     ap.add_argument("--json", type=Path, default=BENCH / "results" / "latest.json", help="where to write the results")
     ap.add_argument("--out-root", type=Path, default=None,
                     help="folder the tools write into (default: a RAM-backed tmpfs, /dev/shm, where there is one, "
-                         "so that the disk's per-file costs do not swamp the tools' own; give e.g. /tmp to include them)")
+                         "so that the disk's per-file costs do not swamp the tools' own; "
+                         "give e.g. /tmp to include them)")
     a = ap.parse_args(argv)
 
     spec = QUICK_SPEC if a.quick else FULL_SPEC
@@ -545,7 +549,8 @@ def main(argv: list[str] | None = None) -> int:
     if "wget" in tools and not shutil.which("wget"):
         print("wget: missing (not on PATH), skipped")
         tools.remove("wget")
-    scenarios = {"both": ["loopback", "delay50"], "all": ["loopback", "delay50", "jitter50"]}.get(a.scenario, [a.scenario])
+    groups = {"both": ["loopback", "delay50"], "all": ["loopback", "delay50", "jitter50"]}
+    scenarios = groups.get(a.scenario, [a.scenario])
     timeout = a.timeout or (120.0 if a.quick else 1200.0)
     results = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "python": sys.version.split()[0],
                "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
@@ -553,7 +558,8 @@ def main(argv: list[str] | None = None) -> int:
                         "megabytes": total_mb, "pages": len(truth["pages"])},
                "git": git_state(), "workers": WORKERS, "scenarios": {},
                "baseline": {str(p): git_state(p) for p in BASELINE.values()}}
-    print(f"crawler code: commit {results['git']['commit']}{' + uncommitted changes' if results['git']['dirty'] else ''}")
+    dirty = " + uncommitted changes" if results["git"]["dirty"] else ""
+    print(f"crawler code: commit {results['git']['commit']}{dirty}")
     print(byte_compile(REPO))
     for extra in BASELINE.values():
         print(byte_compile(extra))

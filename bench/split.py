@@ -112,7 +112,8 @@ def main() -> int:
                          "the checkouts take turns run by run, for an A/B comparison in one command")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--profile", type=Path)
-    ap.add_argument("--rate", type=int, default=250, help="py-spy samples per second with --profile (default: %(default)s)")
+    ap.add_argument("--rate", type=int, default=250,
+                    help="py-spy samples per second with --profile (default: %(default)s)")
     args = ap.parse_args()
     root, truth = bench_run.ensure_site(bench_run.QUICK_SPEC if args.quick else bench_run.FULL_SPEC)
     binary = servers.find_nginx()
@@ -145,7 +146,7 @@ def main() -> int:
         server.stop()
     for repo, runs in rows.items():
         if len(runs) > 1:
-            med = [statistics.median(col) for col in zip(*runs)]
+            med = [statistics.median(col) for col in zip(*runs, strict=True)]
             label = f" [{repo}]" if len(repos) > 1 else ""
             print(f"median{label}: {med[0]:.2f} s wall; CPU ms/image total {med[1]:.2f}, master {med[2]:.2f}, "
                   f"workers {med[3]:.2f}")

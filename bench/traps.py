@@ -25,13 +25,12 @@ import socket
 import sys
 import threading
 import time
-from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from crawler import imagegen  # noqa: E402
+from devtools import imagegen  # noqa: E402
 
 PAGE = "traps.html"
 ROBOTS_503_SECONDS = 0.5
@@ -114,7 +113,7 @@ class Traps:
         self._held.append(s)
         return s.getsockname()[1]
 
-    def __enter__(self) -> "Traps":
+    def __enter__(self) -> Traps:
         try:
             self.dead_page = f"http://{self.host}:{self._refusing_port(self.host)}/retired/index.html"
             dead = f"http://{REFUSING_HOST}:{self._refusing_port(REFUSING_HOST)}"

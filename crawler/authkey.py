@@ -10,9 +10,11 @@ from pathlib import Path
 from .config import AUTHKEY_ENV, MIN_AUTHKEY_BYTES, STATE_DIRNAME
 from .errors import AuthkeyError, AuthkeyTooOpenError, AuthkeyTooShortError
 
+KEY_NAME = "authkey"
+
 
 def default_key_path(out: Path) -> Path:
-    return Path(out) / STATE_DIRNAME / "authkey"
+    return Path(out) / STATE_DIRNAME / KEY_NAME
 
 
 def read_key_file(path: Path) -> bytes:
@@ -84,4 +86,4 @@ def worker_key(out: Path, key_file: Path | None, env=os.environ) -> bytes:
     if path.exists():
         return read_key_file(path)
     raise AuthkeyError(f"no authkey: pass --authkey-file FILE (a copy of the master's "
-                       f"OUT/.crawler/authkey, mode 600) or set ${AUTHKEY_ENV}")
+                       f"OUT/{STATE_DIRNAME}/{KEY_NAME}, mode 600) or set ${AUTHKEY_ENV}")

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
-import signal
-import subprocess
 import sys
 import threading
 from pathlib import Path
 
 from . import __version__, authkey, config, httpopts, logs, portable, queues, urls
-from .progress import make_progress, use_live_display
+from .progress import use_live_display
 from .board import MAX_WAIT
 from .config import CrawlConfig, WorkerConfig, parse_address
+from .launch import CONSOLE, install_stop_handlers, run_local, run_master, tune_gc
 from .errors import (AuthkeyError, AuthkeyTooOpenError, AuthkeyTooShortError, ConfigError, CrawlerError,
                      StateWriteError)
 
@@ -299,72 +297,6 @@ def crawl_config(args: argparse.Namespace, seeds: list[str]) -> CrawlConfig:
                        ca_bundle=_ca_bundle(args), srcset=args.srcset, page_processes=args.page_processes)
 
 
-def _install_stop_handlers(stop, *, hard_exit_code: int) -> None:
-    """First Ctrl-C/SIGTERM (Ctrl-Break on Windows): a clean stop; a second one: stop at once."""
-    state = {"count": 0}
-
-    def handler(signum, frame):
-        state["count"] += 1
-        if state["count"] == 1:
-            log.warning("%s: stopping cleanly (press Ctrl-C again to stop at once)", signal.Signals(signum).name)
-            stop()
-        else:
-            log.warning("stopping at once")
-            logging.shutdown()
-            os._exit(hard_exit_code)
-
-    for sig in portable.stop_signals():
-        signal.signal(sig, handler)
-
-
-def run_master(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str, int], *,
-               on_ready=None, should_abort=None, fresh: bool = False, tls=None, workers_pending=None) -> int:
-    from .master import Master
-
-    def announce(address):
-        host, port = address
-        if host in ("0.0.0.0", "::", "") and tls is None:
-            log.warning("listening on all interfaces without TLS: the authkey is the only protection and tasks "
-                        "and results cross the network in the clear; prefer --tls-cert/--tls-key, a private "
-                        "network or an SSH tunnel")
-        if tls is not None:
-            log.info("serving the queues over TLS; certificate SHA-256 fingerprint %s", tls.fingerprint)
-        log.info("%s; workers: crawler worker --connect %s:%d --out DIR%s "
-                 "(with --authkey-file or $%s)", key_source, "HOST" if host in ("0.0.0.0", "::") else host,
-                 port, " --tls-ca CA_FILE (or --tls-fingerprint)" if tls else "", config.AUTHKEY_ENV)
-        if on_ready:
-            on_ready(address)
-
-    import urllib.request
-    said = httpopts.describe(cfg.headers, cfg.cookies, cfg.proxy, cfg.ca_bundle, urllib.request.getproxies())
-    if said:
-        log.info("%s", said)
-    master = Master(cfg, key, listen, on_ready=announce, should_abort=should_abort, fresh=fresh, tls=tls,
-                    workers_pending=workers_pending,
-                    progress=make_progress(live=CONSOLE.get("console") is not None, console=CONSOLE.get("console")))
-    _install_stop_handlers(master.request_stop, hard_exit_code=EXIT_INTERRUPTED)
-    summary = master.run()
-    if master.already_finished:
-        return EXIT_OK
-    for line in summary.lines():
-        log.info("%s", line)
-    log.info("manifest: %s", cfg.out / config.MANIFEST_NAME)
-    if master.exit_code != config.EXIT_STATE_UNWRITABLE:  # no room for a gallery either
-        _write_gallery(cfg.out)
-    if summary.interrupted:
-        return EXIT_INTERRUPTED
-    return master.exit_code
-
-
-def _write_gallery(out: Path) -> None:
-    """The master's last step: the report's gallery, so the user can look at what came in."""
-    from .report import build_report, write_gallery
-    try:
-        log.info("gallery: %s", write_gallery(out, build_report(out)))
-    except (CrawlerError, OSError) as exc:  # the crawl itself is done and recorded
-        log.warning("could not write the gallery: %s", exc)
-
-
 def cmd_master(args) -> int:
     cfg = crawl_config(args, read_seeds(args.seeds))
     tls = server_tls_from(args)
@@ -396,7 +328,7 @@ def cmd_worker(args) -> int:
     # The manager's connection factory is process-wide (multiprocessing's own registry).
     queues.ClientSettings.recv_timeout = args.socket_timeout
     worker = Worker(cfg, key, reconnect_timeout=args.reconnect_timeout, link=queues.MasterLink(address, key, tls=tls))
-    _install_stop_handlers(worker.request_stop, hard_exit_code=EXIT_INTERRUPTED)
+    install_stop_handlers(worker.request_stop, hard_exit_code=EXIT_INTERRUPTED)
     if master_done is not None:
         threading.Thread(target=lambda: (master_done.wait(), worker.request_stop()), daemon=True).start()
     code = worker.run()
@@ -412,69 +344,6 @@ def cmd_worker(args) -> int:
     return code
 
 
-def run_local(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str, int], *,
-              workers: int, threads: int, verbosity: list[str], fresh: bool = False, tls=None) -> int:
-    """A master in this process and `workers` worker processes connected over loopback TCP
-    (over TLS when `tls` is given: the local workers trust exactly the master's certificate)."""
-    from . import local
-
-    env = {config.AUTHKEY_ENV: key.decode()}
-    if cfg.proxy:  # not on their command line: a proxy URL may hold a password
-        env[config.PROXY_ENV] = cfg.proxy
-    tls_argv = ["--tls-fingerprint", tls.fingerprint] if tls else []
-
-    def worker_argv(connect: str) -> list[str]:
-        return ["worker", "--connect", connect, "--out", str(cfg.out), "--threads", str(threads),
-                "--max-bytes", str(cfg.max_bytes), "--timeout", str(cfg.timeout), "--user-agent", cfg.user_agent,
-                "--reconnect-timeout", "30", "--log-format", "json", *tls_argv, *verbosity]
-
-    # Started now, before the master starts a thread: forked where that is safe, else as new
-    # interpreters, which then import while the master starts. Either way they wait for its
-    # address (see local.py), so none is late for a short crawl.
-    if local.can_fork():
-        procs: list = local.fork_workers(workers, worker_argv, env)
-        log.debug("%d local workers forked", workers)
-    else:
-        procs = [local.spawn_worker(worker_argv("-"), env) for _ in range(workers)]
-        log.info("%d local workers started as `%s -m crawler worker` (not forked)", workers,
-                 os.path.basename(sys.executable))
-
-    for n, p in enumerate(procs, 1):
-        # the workers' logs come through this process, so they share its format and display
-        threading.Thread(target=logs.relay, args=(p.stderr, f"[worker {n}]"), daemon=True).start()
-
-    def start_workers(address):
-        host = "127.0.0.1" if address[0] in ("0.0.0.0", "") else "::1" if address[0] == "::" else address[0]
-        connect = f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
-        for p in procs:
-            p.start(connect)
-
-    def all_workers_gone() -> str | None:
-        if procs and all(p.poll() is not None for p in procs):
-            codes = ", ".join(str(p.returncode) for p in procs)
-            return f"all {len(procs)} local workers exited (exit codes {codes}) before the crawl finished"
-        return None
-
-    try:
-        code = run_master(cfg, key, key_source, listen, on_ready=start_workers, should_abort=all_workers_gone,
-                          fresh=fresh, tls=tls, workers_pending=lambda: any(p.poll() is None for p in procs))
-    finally:
-        for p in procs:
-            p.cancel()  # the master never listened (say, the crawl was finished already): they exit
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                log.warning("worker %d did not exit; terminating it", p.pid)
-                p.terminate()
-                try:
-                    p.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-    return code
-
-
 def _verbosity_flags(args) -> list[str]:
     return ["-q"] if args.quiet else ["-v"] if args.verbose else []
 
@@ -486,7 +355,7 @@ def cmd_run(args) -> int:
     tls = server_tls_from(args)
     key, source = authkey.master_key(cfg.out, args.authkey_file)
     return run_local(cfg, key, source, parse_address(args.listen), workers=args.workers, threads=args.threads,
-                     verbosity=_verbosity_flags(args), fresh=args.fresh, tls=tls)
+                     verbosity=_verbosity_flags(args), worker_main=main, fresh=args.fresh, tls=tls)
 
 
 def cmd_status(args) -> int:
@@ -545,14 +414,11 @@ def cmd_report(args) -> int:
 
 def cmd_demo(args) -> int:
     from . import demo
-    return demo.run_demo(args.out, workers=args.workers, verbosity=_verbosity_flags(args))
+    return demo.run_demo(args.out, workers=args.workers, verbosity=_verbosity_flags(args), worker_main=main)
 
 
 COMMANDS = {"master": cmd_master, "worker": cmd_worker, "run": cmd_run, "demo": cmd_demo,
             "status": cmd_status, "extract": cmd_extract, "report": cmd_report}
-
-
-CONSOLE: dict = {}  # the live display's console, when there is one (set up once per process)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -565,15 +431,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         sub.set_defaults(**configfile.load(args.config, sub))
         args = parser.parse_args(argv)
     return args
-
-
-def tune_gc() -> None:
-    """Collect garbage less often: a crawl allocates many short-lived containers (messages,
-    tasks, results) and few reference cycles, and with the default threshold (700) the
-    collector ran every few images (perf: about 1% of all CPU in gc_collect_main and its
-    visitors). bench/split.py, 7 interleaved runs twice, with gc.freeze() before forking:
-    0.92 -> 0.89 and 0.86 -> 0.85 ms of CPU per image."""
-    gc.set_threshold(20_000, 20, 20)
 
 
 def main(argv: list[str] | None = None) -> int:

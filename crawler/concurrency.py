@@ -18,9 +18,8 @@ its mean, keeps a host with jittery latency at full concurrency: jitter raises t
 not the minimum. Minima are kept per host over two windows of WINDOW downloads, so a
 host that became slower is seen as slower within 2 × WINDOW downloads.
 
-Measured on the benchmark site over loopback (nginx, 2 workers): a download used 0.45 ms
-of its thread's CPU and its host's smallest wait was under 0.1 ms, so the limit is 2; with
-a 50 ms server it is `--threads`.
+Over loopback a download's CPU outweighs its host's smallest wait, so the limit is the
+floor, 2; with a server 50 ms away it is `--threads`.
 """
 
 from __future__ import annotations

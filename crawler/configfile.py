@@ -24,6 +24,7 @@ def load(path: Path, parser: argparse.ArgumentParser) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    # private: argparse lists a parser's options nowhere else; its type and choices check the file
     actions = {a.dest: a for a in parser._actions if a.option_strings}
     out = {}
     for key, value in data.items():
@@ -54,7 +55,7 @@ def _convert(key: str, value: Any, action: argparse.Action, path: Path) -> Any:
     if isinstance(value, bool):
         raise ConfigError(f"{where} must be a {getattr(action.type, '__name__', 'value')}, not {value!r}")
     try:
-        converted = action.type(str(value)) if action.type else value
+        converted = action.type(str(value)) if callable(action.type) else value
     except (ValueError, TypeError, ConfigError) as exc:
         raise ConfigError(f"bad value for {where}: {exc}") from None
     if action.choices is not None and converted not in action.choices:

@@ -67,7 +67,7 @@ def safe_loads(data) -> object:
 class SafeConnection(mpc.Connection):
     """A Connection whose recv() unpickles plain data only and turns a socket timeout into EOF,
     and whose send() pickles with the plain pickler: multiprocessing's ForkingPickler copies
-    its table of reducers on every message (about 5% of a worker's CPU on loopback, py-spy),
+    its table of reducers on every message (a visible share of a worker's CPU on loopback),
     for types these messages never hold; it is used only for one that needs it."""
 
     def send(self, obj):
@@ -111,6 +111,8 @@ class SocketConnection(SafeConnection):
             self._failed = exc
             raise
 
+    # Connection's private _recv/_send/_poll/_close are the hooks all its I/O goes through; it
+    # has no public way to use a socket object (a TLS socket) instead of a descriptor.
     def _read(self, handle, n):  # Connection._recv's reader, through the socket object
         return self._sock.recv(n)
 
@@ -155,6 +157,8 @@ class SafeListener(mpc.Listener):
         self._closed = threading.Event()
 
     def accept(self):
+        # private: Listener wraps a SocketListener; accepting from its socket here is the one way
+        # to tune each connection (and start TLS) before multiprocessing's handshake
         listener = self._listener
         if self._closed.is_set() or listener is None:
             # The manager's accepter loops on OSError; park it for good instead of letting it spin.
@@ -202,7 +206,7 @@ def safe_client(address, family=None, authkey=None, tls: tls_.ClientTLS | None =
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if tls is not None:
             sock.settimeout(ClientSettings.recv_timeout)
-            conn = SocketConnection(tls_.start_client(sock, where, address[0], tls))
+            conn: SafeConnection = SocketConnection(tls_.start_client(sock, where, address[0], tls))
         else:
             kernel = set_timeouts(sock, ClientSettings.recv_timeout)
             if authkey is not None:
@@ -210,7 +214,8 @@ def safe_client(address, family=None, authkey=None, tls: tls_.ClientTLS | None =
             conn = SafeConnection(sock.detach()) if kernel else SocketConnection(sock)
     except (BlockingIOError, TimeoutError) as exc:
         sock.close()
-        raise EOFError(f"no answer to the handshake from the master at {where} within {ClientSettings.recv_timeout} s") from exc
+        raise EOFError(f"no answer to the handshake from the master at {where} "
+                       f"within {ClientSettings.recv_timeout} s") from exc
     except BaseException:
         sock.close()  # a no-op once the TLS socket has taken the descriptor over
         raise
@@ -241,7 +246,9 @@ def _refuse_tls_master(sock: socket.socket, where: str) -> None:
         raise tls_.TLSError(f"the master at {where} serves its queues over TLS: connect with {tls_.CLIENT_OPTIONS}")
 
 
-managers.listener_client[SERIALIZER] = (SafeListener, safe_client)
+# Private to multiprocessing: a BaseManager takes no listener or client of its own, only the name
+# of a serializer, which it looks up in this table (the one way in, since Python 3.3).
+managers.listener_client[SERIALIZER] = (SafeListener, safe_client)  # type: ignore[attr-defined]
 _tls_serializers: dict[str, tuple] = {}
 
 
@@ -255,7 +262,7 @@ def serializer_for(server: tls_.ServerTLS | None = None, client: tls_.ClientTLS 
             return name
     name = f"{SERIALIZER}+tls{len(_tls_serializers) + 1}"
     listener = type("TLSListener", (SafeListener,), {"tls": server.context if server else None})
-    managers.listener_client[name] = (listener, functools.partial(safe_client, tls=client))
+    managers.listener_client[name] = (listener, functools.partial(safe_client, tls=client))  # type: ignore[attr-defined]
     _tls_serializers[name] = (server, client)  # kept alive: the name is found by identity
     return name
 

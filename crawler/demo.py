@@ -5,18 +5,22 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import tempfile
 import threading
+from collections.abc import Callable
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from . import authkey, manifest
 from .config import MANIFEST_NAME, CrawlConfig
+from .errors import CrawlerError
+from .launch import run_local
 
 log = logging.getLogger(__name__)
 
-REPO_DEMO = Path(__file__).resolve().parent.parent / "seeds" / "demo"
+# The demo site ships inside the package (pyproject's package-data), so an installed wheel
+# has it; devtools/sitegen.py made it and a test keeps it equal to a fresh generation.
+DEMO_SITE = Path(__file__).resolve().parent / "demosite"
 
 
 class QuietHandler(SimpleHTTPRequestHandler):
@@ -45,16 +49,6 @@ def serve_directory(root: Path) -> tuple[StaticServer, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}/"
 
 
-def demo_site() -> tuple[Path, tempfile.TemporaryDirectory | None]:
-    """The bundled site in the source tree, or (installed without it) a fresh generated copy."""
-    if (REPO_DEMO / "truth.json").is_file():
-        return REPO_DEMO, None
-    from .sitegen import SiteSpec, generate_site
-    tmp = tempfile.TemporaryDirectory(prefix="crawler-demo-")
-    generate_site(Path(tmp.name), SiteSpec())
-    return Path(tmp.name), tmp
-
-
 def check_against_truth(out: Path, truth: dict, base_url: str) -> tuple[int, int, list[str]]:
     """(stored byte-identical, expected, problems) for the demo's ground truth."""
     by_url = {rec["url"]: rec for rec in manifest.read(out / MANIFEST_NAME)}
@@ -76,18 +70,23 @@ def _quote(rel: str) -> str:
     return quote(rel, safe="/-._~")
 
 
-def run_demo(out: Path, *, workers: int = 2, verbosity: list[str] | None = None) -> int:
-    from .cli import run_local
-    root, tmp = demo_site()
+def run_demo(out: Path, *, worker_main: Callable[[list[str]], int], workers: int = 2,
+             verbosity: list[str] | None = None) -> int:
+    """Serve the demo site, crawl it with `workers` local workers (each runs worker_main, the
+    command line's main) and check what was stored against the site's truth."""
+    root = DEMO_SITE
+    try:
+        truth = json.loads((root / "truth.json").read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CrawlerError(f"the bundled demo site is missing from this installation: {exc}") from None
     server, base_url = serve_directory(root)
     try:
-        truth = json.loads((root / "truth.json").read_text())
         log.info("serving the demo site from %s at %s", root, base_url)
         cfg = CrawlConfig(seeds=(base_url + truth["start"],), out=out)
         key, source = authkey.master_key(out, None)
         # the demo's port changes every run, so an earlier demo crawl is never resumed
         code = run_local(cfg, key, source, ("127.0.0.1", 0), workers=workers, threads=4,
-                         verbosity=verbosity or [], fresh=True)
+                         verbosity=verbosity or [], worker_main=worker_main, fresh=True)
         good, expected, problems = check_against_truth(out, truth, base_url)
         for problem in problems:
             log.error("demo: %s", problem)
@@ -96,5 +95,3 @@ def run_demo(out: Path, *, workers: int = 2, verbosity: list[str] | None = None)
     finally:
         server.shutdown()
         server.server_close()
-        if tmp is not None:
-            tmp.cleanup()

@@ -14,19 +14,17 @@ is taken as with "all".
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 from urllib.parse import urlsplit
 
 from bs4 import BeautifulSoup, Comment, Tag
 
 from . import charset, htmltree
 from .config import SRCSET_MODES
+from .imagetype import IMAGE_EXTENSIONS
 from .srcset import Candidate, css_images, largest, srcset_candidates
 from .urls import normalize_url
-
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".bmp", ".ico", ".tif",
-                              ".tiff", ".svg", ".jfif", ".pjpeg", ".pjp", ".apng"})
 
 # lazy-load attributes whose value is an image URL, whatever it looks like; a lazy-loading
 # script moves them into src / srcset, so they are what the page finally shows
@@ -153,11 +151,11 @@ class _Collector:
         ranked: list[_Ranked] = []
         for el, src_source, srcset_source in members:
             lazy = _first_attr(el, _LAZY_URL_ATTRS)
-            src = lazy or el.get("src")
+            src = lazy or _attr(el, "src")
             if src:
                 self._rank(ranked, Candidate(src, None, 1.0), "data-src" if lazy else src_source)
             lazy = _first_attr(el, _LAZY_SRCSET_ATTRS)
-            value = lazy or el.get("srcset")
+            value = lazy or _attr(el, "srcset")
             if value and len(value) < _MAX_ATTR:
                 for cand in srcset_candidates(value):
                     self._rank(ranked, cand, "data-src" if lazy else srcset_source)
@@ -184,8 +182,14 @@ class _Ranked:
         return self.cand.size_key()
 
 
+def _attr(el: Tag, name: str) -> str | None:
+    """An attribute's value: always one string, as htmltree's builder keeps multi-valued
+    attributes (class, rel) whole; bs4's own type allows a list."""
+    return el.attrs.get(name)  # type: ignore[return-value]
+
+
 def _first_attr(el: Tag, names: tuple[str, ...]) -> str | None:
-    attrs = el.attrs
+    attrs: dict[str, str] = el.attrs  # type: ignore[assignment]  # one string each, as in _attr
     for name in names:
         value = attrs.get(name)
         if value:
@@ -203,8 +207,8 @@ def _img(c: _Collector, el: Tag) -> None:
         if not _in_picture(el):  # an <img> in a <picture> is weighed with its sources, at the <picture>
             c.group([(el, "img", "srcset")])
         return
-    c.image(el.get("src"), "img")
-    c.srcset(el.get("srcset"), "srcset")
+    c.image(_attr(el, "src"), "img")
+    c.srcset(_attr(el, "srcset"), "srcset")
 
 
 def _picture(c: _Collector, el: Tag) -> None:
@@ -226,32 +230,32 @@ def _picture(c: _Collector, el: Tag) -> None:
 
 def _source(c: _Collector, el: Tag) -> None:
     if _in_picture(el) and not c.largest:  # a <source> in <video>/<audio> is media
-        c.srcset(el.get("srcset"), "picture")
-        c.image(el.get("src"), "picture")
+        c.srcset(_attr(el, "srcset"), "picture")
+        c.image(_attr(el, "src"), "picture")
 
 
 def _meta(c: _Collector, el: Tag) -> None:
-    key = (el.get("property") or el.get("name") or "").strip().lower()
+    key = (_attr(el, "property") or _attr(el, "name") or "").strip().lower()
     if key in _META_IMAGE:
-        c.image(el.get("content"), "og:image")
+        c.image(_attr(el, "content"), "og:image")
 
 
 def _link(c: _Collector, el: Tag) -> None:
-    rels = set((el.get("rel") or "").lower().split())
-    if rels & _LINK_IMAGE_RELS or ("preload" in rels and (el.get("as") or "").strip().lower() == "image"):
-        c.image(el.get("href"), "link")
+    rels = set((_attr(el, "rel") or "").lower().split())
+    if rels & _LINK_IMAGE_RELS or ("preload" in rels and (_attr(el, "as") or "").strip().lower() == "image"):
+        c.image(_attr(el, "href"), "link")
 
 
 def _input(c: _Collector, el: Tag) -> None:
-    if (el.get("type") or "").strip().lower() == "image":
-        c.image(el.get("src"), "input")
+    if (_attr(el, "type") or "").strip().lower() == "image":
+        c.image(_attr(el, "src"), "input")
 
 
 def _svg_image(c: _Collector, el: Tag) -> None:
-    href = el.get("href") or el.get("xlink:href")
+    href = _attr(el, "href") or _attr(el, "xlink:href")
     if href:
         c.image(href, "svg")
-    elif el.get("src") and el.find_parent("svg") is None:
+    elif _attr(el, "src") and el.find_parent("svg") is None:
         _img(c, el)  # outside <svg> the standard builds <image> as <img> (libxml2 does not)
 
 
@@ -262,14 +266,14 @@ def _style(c: _Collector, el: Tag) -> None:
 
 
 _TAGS: dict[str, Callable[[_Collector, Tag], None]] = {
-    "a": lambda c, el: c.anchor(el.get("href")),
-    "area": lambda c, el: c.link(el.get("href")),
-    "frame": lambda c, el: c.link(el.get("src")),
-    "iframe": lambda c, el: c.link(el.get("src")),
+    "a": lambda c, el: c.anchor(_attr(el, "href")),
+    "area": lambda c, el: c.link(_attr(el, "href")),
+    "frame": lambda c, el: c.link(_attr(el, "src")),
+    "iframe": lambda c, el: c.link(_attr(el, "src")),
     "img": _img,
     "picture": _picture,
     "source": _source,
-    "video": lambda c, el: c.image(el.get("poster"), "poster"),
+    "video": lambda c, el: c.image(_attr(el, "poster"), "poster"),
     "meta": _meta,
     "link": _link,
     "input": _input,
@@ -330,22 +334,22 @@ def extract_tree(soup: BeautifulSoup, base_url: str, *, srcset: str = "all", max
         raise ValueError(f"srcset must be one of {SRCSET_MODES}, not {srcset!r}")
     base = base_url
     for el in soup.find_all("base"):
-        href = el.get("href")
+        href = _attr(el, "href")
         if href:
             # a <base> that is not http(s) (data:, javascript:) is ignored, as browsers do
             base = normalize_url(href, base_url) or base_url
             break
     c = _Collector(base, max_links, max_images, largest=srcset == "largest")
-    for el in soup.descendants:
-        if not isinstance(el, Tag):
+    for node in soup.descendants:
+        if not isinstance(node, Tag):
             continue
-        tag = el.name
+        tag = node.name
         handler = _TAGS.get(tag)
         if handler is not None:
-            handler(c, el)
-        attrs = el.attrs
+            handler(c, node)
+        attrs = node.attrs
         if attrs:
-            _attributes(c, el, tag, attrs)
+            _attributes(c, node, tag, attrs)
         if c.full():
             break  # a hostile page gets no more of our time than the caps allow
     return Extraction(list(c.links), [ImageRef(u, s) for u, s in c.images.items()])

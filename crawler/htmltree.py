@@ -1,23 +1,10 @@
 """A page's text -> its BeautifulSoup tree, shaped as the HTML standard shapes it wherever
 extraction depends on the shape. One parse per page.
 
-The builder is bs4's lxml builder with a few changes, chosen by measurement
-(`python bench/parsers.py --real DIR`: the 18 rows of tests/shapes.py, each with
-`--srcset all` and `largest`; CPU ms per page of parse plus extraction on generated pages
-of 90 kB, and on 311 saved real pages, the test pages of Mozilla's Readability and of
-Zyte's article-extraction benchmark, median 114 kB; the real pages whose links or images
-differ from those of html5lib's tree, the standard's):
-
-| builder                  | rows all / largest | ms generated | ms real | real pages differing |
-|--------------------------|--------------------|--------------|---------|----------------------|
-| lxml.etree alone (before)| (as bs4 + lxml)    | 1.5          | 2.2     | (as bs4 + lxml)      |
-| bs4 + lxml               | 15 / 13            | 30.6         | 30.1    | 4 (16 images lost)   |
-| bs4 + html.parser        | 16 / 16            | 38.5         | 38.7    | 2                    |
-| bs4 + html5lib           | 18 / 18            | 86.3         | 80.1    | (the reference)      |
-| ours                     | 18 / 18            | 16.6         | 16.9    | 0                    |
-
-(2 cores shared with other work; medians; "lxml.etree alone" only parses and reads each
-element's attributes, the floor under any extraction.)
+The builder is bs4's lxml builder with a few changes, chosen by measurement against bs4's
+other builders and lxml alone (`bench/parsers.py`; the numbers are in bench/README.md): it
+gets every row of tests/shapes.py right, as html5lib does, in a fraction of html5lib's time,
+and it is the fastest of bs4's builders.
 
 - libxml2's element table is HTML 4's: it does not know `source`, `track`, `wbr`, `embed`
   and `keygen` are void, so the second `<source>` of a `<picture>` became a child of the
@@ -28,11 +15,11 @@ element's attributes, the floor under any extraction.)
   `&sectionId=`), `<title>` and `<textarea>` hold text, `<noscript>` holds markup (as
   with scripting off: lazy-loading pages put the real `<img>` there). Foster parenting
   and implied end tags move elements but keep them, which is all extraction needs.
-- html5lib builds the exact tree, but takes 5 times as long, and is quadratic in the
-  depth of unclosed formatting elements (3,000 unclosed `<b>`: 18 s).
+- html5lib builds the exact tree, but takes several times as long, and is quadratic in the
+  depth of unclosed formatting elements.
 - html.parser (Python 3.11) also reads `<title>` and `<textarea>` as markup.
 - Text is not kept, except in `<style>`: extraction reads no other text, and making every
-  text node a NavigableString was 29% of the parse (on the real pages); comments neither.
+  text node a NavigableString is a large part of the parse; comments neither.
   Nor is the lxml builder's namespace bookkeeping done (libxml2's HTML parser has none).
 - A page stops being parsed at MAX_ELEMENTS elements: the parse costs 20 to 30 us an
   element, so 100,000 cost 2 to 3 s of CPU, and a hostile 5 MB page of `<b>` (1.7 million
@@ -44,7 +31,7 @@ from __future__ import annotations
 import warnings
 
 from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
-from bs4.builder import LXMLTreeBuilder
+from bs4.builder import LXMLTreeBuilder  # type: ignore[attr-defined]  # registered at import; undeclared
 
 MAX_ELEMENTS = 100_000
 """Elements parsed at most per page; the rest of a page is not read."""
@@ -77,7 +64,7 @@ class StandardTreeBuilder(LXMLTreeBuilder):
     # libxml2's HTML parser gives no namespaces, so tags go straight to the soup (the
     # TreeBuilder protocol: soup.handle_starttag / handle_endtag), without the lxml
     # builder's namespace bookkeeping and its copy of every attribute dict (Tag copies it
-    # again): 22% of the time of a 90 kB page, 16% of a 2 kB one, the same trees.
+    # again): the same trees, in much less time.
     def start(self, tag, attrib, nsmap=None):
         self.elements += 1
         if self.elements > self.max_elements:

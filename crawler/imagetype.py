@@ -10,10 +10,22 @@ regular expression with nested repetition may look at it.
 
 from __future__ import annotations
 
-EXTENSIONS: dict[str, str] = {
-    "jpeg": ".jpg", "png": ".png", "gif": ".gif", "webp": ".webp", "avif": ".avif",
-    "bmp": ".bmp", "ico": ".ico", "tiff": ".tif", "svg": ".svg",
+# The one table of image kinds and file extensions; the others are made from it.
+KEPT_EXTENSIONS: dict[str, tuple[str, ...]] = {
+    "jpeg": (".jpg", ".jpeg", ".jpe", ".jfif"), "png": (".png",), "gif": (".gif",), "webp": (".webp",),
+    "avif": (".avif",), "bmp": (".bmp",), "ico": (".ico",), "tiff": (".tif", ".tiff"), "svg": (".svg",),
 }
+"""Per kind, the extensions a stored file of that kind keeps; the first is the one it gets."""
+
+OTHER_EXTENSIONS: dict[str, tuple[str, ...]] = {"jpeg": (".pjpeg", ".pjp"), "png": (".apng",)}
+"""Other names pages give images of a kind: an image's URL, but a stored file gets a kept one."""
+
+EXTENSIONS: dict[str, str] = {kind: exts[0] for kind, exts in KEPT_EXTENSIONS.items()}
+"""The extension a stored file of each kind gets."""
+
+IMAGE_EXTENSIONS: frozenset[str] = frozenset(
+    ext for table in (KEPT_EXTENSIONS, OTHER_EXTENSIONS) for exts in table.values() for ext in exts)
+"""Every extension that names an image (lower case, with the dot)."""
 
 _CONTENT_TYPES = {
     "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/pjpeg": "jpeg", "image/png": "png",

@@ -2,12 +2,12 @@
 
 Where fork is safe (Linux and the BSDs), they are forked before the master starts any
 thread, and wait on a pipe for the address the master listens on. A forked worker skips
-the interpreter's start and the imports: about 0.16 s of CPU each, a tenth of a 2,000-image
-crawl's CPU on loopback. Each runs exactly the `crawler worker` command (same options, same
-code, `cli.main`), with its JSON log lines on a pipe that the master relays. On Windows (no
-fork), on macOS (fork unsafe once system frameworks are loaded), when a thread is already
-running (forking then could copy a lock some other thread holds) or with the `fork` fast
-path switched off (portable.py), they are started as `python -m crawler worker --connect -`
+the interpreter's start and the imports, a large share of a small crawl's CPU. Each runs
+exactly the `crawler worker` command (same options, same code: the command line's main,
+handed in), with its JSON log lines on a pipe that the master relays. On Windows (no fork),
+on macOS (fork unsafe once system frameworks are loaded), when a thread is already running
+(forking then could copy a lock some other thread holds) or with the `fork` fast path
+switched off (portable.py), they are started as `python -m crawler worker --connect -`
 instead, at the same moment, and read the address from their stdin: new interpreters that
 import everything afresh, so nothing handed to the manager may be a lambda or a local
 function (queues.py registers module-level functions).
@@ -22,7 +22,8 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import IO
 
 from . import portable
 
@@ -69,11 +70,11 @@ class LocalWorker:
             self.returncode = os.waitstatus_to_exitcode(status)
             return self.returncode
         deadline = time.monotonic() + timeout
-        while self.poll() is None:
+        while (code := self.poll()) is None:
             if time.monotonic() >= deadline:
                 raise subprocess.TimeoutExpired(["crawler worker", str(self.pid)], timeout)
             time.sleep(0.02)
-        return self.returncode
+        return code
 
     def terminate(self) -> None:
         self._signal(signal.SIGTERM)
@@ -107,6 +108,8 @@ class SpawnedWorker(subprocess.Popen):
     with the same start/cancel as a forked LocalWorker. Its stdin stays open while the master
     runs: closed, it tells a worker still starting (or still reaching out) that the master
     is done, so it does not wait out --reconnect-timeout for one that has gone."""
+
+    stdin: IO[bytes]  # always a pipe (spawn_worker)
 
     def start(self, address: str) -> None:
         try:
@@ -156,14 +159,16 @@ def spawn_worker(argv: Sequence[str], env: dict[str, str]) -> SpawnedWorker:
                          stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def fork_workers(n: int, worker_argv: Callable[[str], Sequence[str]], env: dict[str, str]) -> list[LocalWorker]:
-    """Fork n workers that wait for the master's address; worker_argv(address) gives the
-    arguments of their `crawler worker` command."""
-    from . import cli, worker  # noqa: F401  (imported here, once, for every child)
+def fork_workers(n: int, worker_argv: Callable[[str], Sequence[str]], env: dict[str, str],
+                 main: Callable[[list[str]], int]) -> list[LocalWorker]:
+    """Fork n workers that wait for the master's address; each then runs
+    main(worker_argv(address)), the command line's main with a `crawler worker` command.
+    (Handed in by the caller: this module sits below the command line, not above it.)"""
+    from . import worker  # noqa: F401  (imported here, once, for every child)
 
     gc.freeze()  # what is imported by now lives for good: no collection looks at it again
 
-    workers = []
+    workers: list[LocalWorker] = []
     for _ in range(n):
         addr_r, addr_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -189,7 +194,7 @@ def fork_workers(n: int, worker_argv: Callable[[str], Sequence[str]], env: dict[
                     code = 0
                 else:
                     os.environ.update(env)
-                    code = cli.main(list(worker_argv(address)))
+                    code = main(list(worker_argv(address)))
             except KeyboardInterrupt:
                 code = 130
             except BaseException:  # pragma: no cover - the traceback goes to the master's log

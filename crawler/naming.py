@@ -39,6 +39,9 @@ import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from .imagetype import IMAGE_EXTENSIONS, KEPT_EXTENSIONS
+from .urls import DEFAULT_PORT_TEXTS
+
 TEMP_SUFFIX = ".crawler-part"
 
 MAX_SEGMENT_BYTES = 100
@@ -46,12 +49,6 @@ MAX_DEPTH = 20
 MAX_PATH_CHARS = 240
 HASH_HEX_DIGITS = 16  # 64 bits: a million query variants of one script URL still won't collide
 
-_KIND_EXTS = {
-    "jpeg": (".jpg", ".jpeg", ".jpe", ".jfif"), "png": (".png",), "gif": (".gif",), "webp": (".webp",),
-    "avif": (".avif",), "bmp": (".bmp",), "ico": (".ico",), "tiff": (".tif", ".tiff"), "svg": (".svg",),
-}
-_IMAGE_EXTS = {ext for exts in _KIND_EXTS.values() for ext in exts} | {".pjpeg", ".pjp", ".apng"}
-_DEFAULT_PORTS = {"http": "80", "https": "443"}
 _PLAIN_SEGMENT = re.compile(r"[a-z0-9_][a-z0-9._-]{0,99}\Z")
 _PLAIN_HOST = re.compile(r"[a-z0-9][a-z0-9.-]{0,99}\Z")
 _PLAIN_IPV6 = re.compile(r"\[[0-9a-f:.]{2,60}\]\Z")
@@ -76,16 +73,16 @@ def relative_path(url: str, kind: str | None = None) -> str:
     parts = urlsplit(url)
     _, has_at, hostport = parts.netloc.rpartition("@")  # credentials never reach the disk
     host, port = _split_host_port(hostport)
-    default_port = port == _DEFAULT_PORTS.get(parts.scheme)
+    default_port = port == DEFAULT_PORT_TEXTS.get(parts.scheme)
     if default_port:  # `h:80` is `h`, but only the normalised spelling may be plain
         port = ""
     segments = parts.path.split("/")[1:] or [""]
     dirs, name = segments[:-1], segments[-1]
-    wanted = _KIND_EXTS.get(kind or "", ())
+    wanted = KEPT_EXTENSIONS.get(kind or "", ())
 
     folder = _plain_host_folder(host, port)
     canonical = (not has_at and not default_port and url == f"{parts.scheme}://{parts.netloc}{parts.path}"
-                 and parts.scheme in _DEFAULT_PORTS and parts.path.startswith("/"))
+                 and parts.scheme in DEFAULT_PORT_TEXTS and parts.path.startswith("/"))
     if folder and canonical and _plain_path(dirs, name, wanted):
         path = "/".join([folder, *dirs, name])
         if len(path) <= MAX_PATH_CHARS:
@@ -98,11 +95,11 @@ def hashed_path(url: str, kind: str | None = None) -> str:
     path holds other bytes (the http/https merge above). Never a plain path (it has a `~`)."""
     parts = urlsplit(url)
     host, port = _split_host_port(parts.netloc.rpartition("@")[2])
-    if port == _DEFAULT_PORTS.get(parts.scheme):
+    if port == DEFAULT_PORT_TEXTS.get(parts.scheme):
         port = ""
     segments = parts.path.split("/")[1:] or [""]
     return _hashed_path(url, _plain_host_folder(host, port) or _any_host_folder(host, port), segments[:-1],
-                        segments[-1], _KIND_EXTS.get(kind or "", ()))
+                        segments[-1], KEPT_EXTENSIONS.get(kind or "", ()))
 
 
 def _split_host_port(hostport: str) -> tuple[str, str]:
@@ -144,7 +141,7 @@ def _plain_path(dirs: list[str], name: str, wanted: tuple[str, ...]) -> bool:
     if any(not _plain_segment(seg) or _has_image_ext(seg) for seg in dirs):
         return False
     ext = os.path.splitext(name)[1]
-    return ext in wanted if wanted else ext in _IMAGE_EXTS
+    return ext in wanted if wanted else ext in IMAGE_EXTENSIONS
 
 
 def _plain_segment(seg: str) -> bool:
@@ -153,7 +150,7 @@ def _plain_segment(seg: str) -> bool:
 
 def _has_image_ext(name: str) -> bool:
     # casefold: a file system that ignores case may also fold non-ASCII letters (ſ -> s).
-    return os.path.splitext(name.casefold())[1] in _IMAGE_EXTS
+    return os.path.splitext(name.casefold())[1] in IMAGE_EXTENSIONS
 
 
 def _hashed_path(url: str, folder: str, dirs: list[str], name: str, wanted: tuple[str, ...]) -> str:
@@ -161,7 +158,7 @@ def _hashed_path(url: str, folder: str, dirs: list[str], name: str, wanted: tupl
     clean_dirs = [_clean_dir(seg) for seg in dirs if seg][:MAX_DEPTH]
     stem, ext = _split_ext(_clean(unquote(name, errors="replace")) if name else "index")
     if wanted and not (ext.isascii() and ext.lower() in wanted):
-        if not (ext.isascii() and ext.lower() in _IMAGE_EXTS):
+        if not (ext.isascii() and ext.lower() in IMAGE_EXTENSIONS):
             stem += ext  # keep `image.php` visible: `image.php~<hash>.jpg`
         ext = wanted[0]
     suffix = f"~{url_hash(url)}{ext}"

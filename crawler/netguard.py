@@ -36,7 +36,7 @@ class NetPolicy:
         """The addresses to connect to for host, or BlockedAddressError; socket.gaierror if unknown."""
         host = host.strip("[]").lower()
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        ips = list(dict.fromkeys(info[4][0] for info in infos))
+        ips = list(dict.fromkeys(str(info[4][0]) for info in infos))
         if self.allow_private or host in self.trusted_hosts:
             return ips
         allowed = [ip for ip in ips if is_public(ip)]

@@ -3,20 +3,19 @@
 Keyed by origin (scheme, host and port), because robots.txt is: a page can start only once
 its origin's robots.txt is known. An origin whose robots.txt is not known yet (being
 fetched, or deferred after a 5xx or a timeout) is set aside, `park`ed, and waits alone;
-every other origin's pages, the same host name's included, go on. (Keyed by host name, one
-dead `http://host:9/` link once held all of `http://host/` up for 35 s of robots.txt
-retries.) Per-host limits are the HostGate's business, not this queue's.
+every other origin's pages, the same host name's included, go on (keyed by host name, one
+dead `http://host:9/` link would hold all of `http://host/` up for its robots.txt retries).
+Per-host limits are the HostGate's business, not this queue's.
 
-The master's dispatch looks at each origin once per turn: with one deque of all pages it
-used to take each page out and put it back (62,822 host_of calls in one benchmark crawl of
-201 pages).
+The master's dispatch looks at each origin once per turn, rather than taking every waiting
+page out and putting it back.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from collections.abc import Iterable
 from itertools import islice
-from typing import Iterable
 
 from .robots import origin_of
 

@@ -30,6 +30,8 @@ import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import Connection
+from multiprocessing.context import BaseContext
 
 from . import charset, extract
 
@@ -72,11 +74,11 @@ class PageParser:
         self._ready: Future | None = None  # done once a process of the pool is up
         self._closed = False
         self._lock = threading.Lock()
-        self._pipe = None             # (reading end, writing end) of the master-alive pipe
+        self._pipe: tuple[Connection, Connection] | None = None  # (reading, writing end) of the master-alive pipe
 
     def parse(self, body: bytes, header_charset: str | None, base_url: str, srcset: str) -> extract.Extraction:
         pool, ready = self._pool, self._ready
-        if pool is not None and ready.done():
+        if pool is not None and ready is not None and ready.done():
             try:
                 return pool.submit(parse_page, body, header_charset, base_url, srcset).result()
             except BrokenProcessPool:
@@ -97,14 +99,14 @@ class PageParser:
 
     def _start(self) -> None:
         """Start the pool (the lock is held); its processes come up while the threads parse on."""
+        ctx: BaseContext
         if "forkserver" in multiprocessing.get_all_start_methods():
             ctx = multiprocessing.get_context("forkserver")
             ctx.set_forkserver_preload(["crawler.parsing"])  # imported once, in the fork server
         else:  # Windows: each process starts a fresh interpreter
             ctx = multiprocessing.get_context("spawn")
-        self._pipe = ctx.Pipe(duplex=False)
-        pool = ProcessPoolExecutor(self.processes, mp_context=ctx, initializer=_worker_init,
-                                   initargs=(self._pipe[0],))
+        self._pipe = pipe = ctx.Pipe(duplex=False)
+        pool = ProcessPoolExecutor(self.processes, mp_context=ctx, initializer=_worker_init, initargs=(pipe[0],))
         self._ready = pool.submit(int)
         for _ in range(self.processes - 1):  # the pool starts a process per task waiting for one
             pool.submit(int)

@@ -52,7 +52,7 @@ def fork_is_safe() -> bool:
     return enabled("fork") and hasattr(os, "fork") and sys.platform != "darwin"
 
 
-def stop_signals() -> list[int]:
+def stop_signals() -> list[signal.Signals]:
     """The signals that ask for a clean stop: Ctrl-C, SIGTERM, and Ctrl-Break on Windows
     (where no other process can deliver SIGTERM; a console's Ctrl-Break is the way)."""
     sigs = [signal.SIGINT, signal.SIGTERM]
@@ -98,7 +98,8 @@ def _windows_process_alive(pid: int) -> bool:  # pragma: no cover - Windows only
     import ctypes
     from ctypes import wintypes
 
-    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    # typeshed declares these for Windows only: the ignores are for mypy run elsewhere
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]
     kernel32.OpenProcess.restype = wintypes.HANDLE
     kernel32.OpenProcess.argtypes = [wintypes.DWORD, wintypes.BOOL, wintypes.DWORD]
     kernel32.GetExitCodeProcess.argtypes = [wintypes.HANDLE, ctypes.POINTER(wintypes.DWORD)]
@@ -106,7 +107,8 @@ def _windows_process_alive(pid: int) -> bool:  # pragma: no cover - Windows only
     process_query_limited_information, still_active, access_denied = 0x1000, 259, 5
     handle = kernel32.OpenProcess(process_query_limited_information, False, pid)
     if not handle:
-        return ctypes.get_last_error() == access_denied  # exists, but not ours to look at
+        # exists, but not ours to look at
+        return ctypes.get_last_error() == access_denied  # type: ignore[attr-defined,unused-ignore]
     try:
         code = wintypes.DWORD()
         if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):

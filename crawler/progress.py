@@ -57,8 +57,9 @@ class LiveProgress:
             table.add_row("starting…")
             return table
         table.add_row("[bold]pages[/]", f"{stats['pages_done']} done", f"{stats['pages_queued']} queued")
-        table.add_row("[bold]images[/]", f"[green]{stats['images_ok']} ok[/]", f"[red]{stats['images_failed']} failed[/]",
-                      f"{stats['images_queued']} queued", f"{stats['images_leased']} leased")
+        table.add_row("[bold]images[/]", f"[green]{stats['images_ok']} ok[/]",
+                      f"[red]{stats['images_failed']} failed[/]", f"{stats['images_queued']} queued",
+                      f"{stats['images_leased']} leased")
         table.add_row("[bold]data[/]", f"{stats['bytes'] / 1e6:.1f} MB", f"{stats['rate']:.1f} images/s",
                       f"workers {stats['workers_connected']}")
         return table

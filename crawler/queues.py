@@ -11,13 +11,27 @@ timeouts, a restricted unpickler, and TLS when the master has a certificate (cra
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import threading
-from multiprocessing import connection as mpc
+from collections.abc import Callable
 from multiprocessing import managers
+from typing import Any
 
-from .connection import (SERIALIZER, SERVER_IDLE_TIMEOUT, ClientSettings, ForbiddenPickle,  # noqa: F401
-                         SafeConnection, SafeListener, SocketConnection, format_address, safe_client,
-                         safe_loads, serializer_for)
+from .authkey import KEY_NAME
+from .config import STATE_DIRNAME
+from .connection import (  # noqa: F401
+    SERIALIZER,
+    SERVER_IDLE_TIMEOUT,
+    ClientSettings,
+    ForbiddenPickle,
+    SafeConnection,
+    SafeListener,
+    SocketConnection,
+    format_address,
+    safe_client,
+    safe_loads,
+    serializer_for,
+)
 from .errors import ConnectError
 from .tls import ClientTLS, ServerTLS
 
@@ -44,6 +58,10 @@ RESULT_QUEUE_METHODS = ("put", "put_many", "qsize")
 class CrawlManager(managers.BaseManager):
     """The manager both ends use: `get_task_queue()` and `get_result_queue()`."""
 
+    # made by register() below, at run time
+    get_task_queue: Callable[[], Any]
+    get_result_queue: Callable[[], Any]
+
 
 CrawlManager.register("get_task_queue", callable=_get_task_queue, exposed=TASK_QUEUE_METHODS)
 CrawlManager.register("get_result_queue", callable=_get_result_queue, exposed=RESULT_QUEUE_METHODS)
@@ -52,17 +70,17 @@ CrawlManager.register("get_result_queue", callable=_get_result_queue, exposed=RE
 class Served:
     """A running manager server in this process."""
 
-    def __init__(self, server: managers.Server, thread: threading.Thread):
+    def __init__(self, server: managers.Server):
         self.server = server
-        self.thread = thread
 
     @property
     def address(self) -> tuple[str, int]:
-        return self.server.address
+        return self.server.address  # type: ignore[return-value]  # a TCP listener's: (host, port)
 
     def stop(self) -> None:
         """Stop accepting and end the serving loop; open connections end with the process."""
-        self.server.listener.close()
+        # private: a manager's Server has no stop(); closing its listener ends serve_forever's accept loop
+        self.server.listener.close()  # type: ignore[attr-defined]
         stop_event = getattr(self.server, "stop_event", None)
         if stop_event is not None:
             stop_event.set()
@@ -85,7 +103,7 @@ def serve(task_queue, result_queue, address: tuple[str, int], authkey: bytes,
     server = manager.get_server()
     thread = threading.Thread(target=_serve_forever, args=(server,), name="manager-server", daemon=True)
     thread.start()
-    return Served(server, thread)
+    return Served(server)
 
 
 class MasterLink:
@@ -100,8 +118,9 @@ class MasterLink:
         self.address = address
         self.authkey = authkey
         self.tls = tls
-        self.tasks = None
-        self.results = None
+        # proxies: the exposed methods of the board's queues (queues.TASK_QUEUE_METHODS, ...)
+        self.tasks: Any = None
+        self.results: Any = None
 
     def connect(self) -> None:
         """Connect and fetch proxies; ConnectError for a wrong key (TLSError, one of them, for
@@ -112,15 +131,17 @@ class MasterLink:
             manager.connect()
             self.tasks = manager.get_task_queue()
             self.results = manager.get_result_queue()
-        except mpc.AuthenticationError as exc:
+        except multiprocessing.AuthenticationError as exc:
             self.reset()
             raise ConnectError(f"the master at {format_address(self.address)} refused our authkey "
-                               f"({exc}); use the key from the master's {{out}}/.crawler/authkey") from None
+                               f"({exc}); use the key from the master's {{out}}/{STATE_DIRNAME}/{KEY_NAME}") from None
         except BaseException:
             self.reset()
             raise
 
     def reset(self) -> None:
+        # private attributes of BaseProxy: multiprocessing has no public way to drop the
+        # connections it caches per thread and address (see the class docstring)
         for proxy in (self.tasks, self.results):
             if proxy is None:
                 continue

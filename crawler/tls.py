@@ -30,7 +30,8 @@ from .errors import ConfigError, ConnectError
 log = logging.getLogger(__name__)
 
 PREFACE_TAG = b"#TLS#"
-PREFACE = PREFACE_TAG + b" this master serves its queues over TLS: connect with --tls-ca FILE, --tls or --tls-fingerprint"
+PREFACE = (PREFACE_TAG
+           + b" this master serves its queues over TLS: connect with --tls-ca FILE, --tls or --tls-fingerprint")
 PREFACE_MESSAGE = struct.pack("!i", len(PREFACE)) + PREFACE
 CHALLENGE_TAG = b"#CHALLENGE#"  # the first message of a plaintext master (multiprocessing.connection)
 HANDSHAKE_TIMEOUT = 20.0
@@ -188,7 +189,8 @@ def start_client(sock: socket.socket, where: str, host: str, tls: ClientTLS) -> 
     try:
         ssock = tls.context.wrap_socket(sock, server_hostname=host)
     except ssl.SSLCertVerificationError as exc:
-        trusted = f"--tls-ca {tls.ca_file}" if tls.ca_file else "the system's trust store (--tls-ca FILE names another CA)"
+        trusted = (f"--tls-ca {tls.ca_file}" if tls.ca_file
+                   else "the system's trust store (--tls-ca FILE names another CA)")
         raise TLSError(f"the certificate of the master at {where} did not verify: {exc.verify_message} "
                        f"(checked against {trusted}; it must also name the host in --connect)") from None
     except ssl.SSLError as exc:

@@ -9,14 +9,18 @@ because it runs for every link and image of every page: this way costs about a f
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterable, NamedTuple
+from typing import NamedTuple
 from urllib.parse import quote, unquote, urlsplit
 
 from .errors import ConfigError
 
-_DEFAULT_PORTS = {"http": "80", "https": "443"}
+DEFAULT_PORTS: dict[str, int] = {"http": 80, "https": 443}
+"""The schemes a crawl fetches, with their default ports: the one table of both."""
+DEFAULT_PORT_TEXTS: dict[str, str] = {scheme: str(port) for scheme, port in DEFAULT_PORTS.items()}
+"""The same, as a URL spells the port."""
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 # Leading/trailing C0 controls and spaces, and tabs/newlines anywhere, are dropped by browsers.
 _C0_AND_SPACE = "".join(map(chr, range(0x21)))
@@ -84,7 +88,7 @@ def _resolve(url: str, base: _Parts | None) -> _Parts | None:
     m = _SCHEME.match(url)
     if m:
         scheme = url[:m.end() - 1].lower()
-        if scheme not in _DEFAULT_PORTS:
+        if scheme not in DEFAULT_PORT_TEXTS:
             return None
         rest = _slashes(url[m.end():])
         # "http:x" against an http base is relative; otherwise browsers skip any number of slashes
@@ -162,7 +166,7 @@ def _netloc(scheme: str, authority: str) -> str | None:
         if not port.isascii() or not port.isdigit() or int(port) > 65535:
             return None
         port = str(int(port))  # "0080" is 80
-        netloc = host if port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
+        netloc = host if port == DEFAULT_PORT_TEXTS[scheme] else f"{host}:{port}"
     else:
         netloc = host
     if at and userinfo:
@@ -233,7 +237,7 @@ def is_http_url(url: str) -> bool:
     """True if url has the scheme http or https and a host."""
     try:
         parts = urlsplit(url)
-        return parts.scheme.lower() in _DEFAULT_PORTS and bool(parts.hostname)
+        return parts.scheme.lower() in DEFAULT_PORT_TEXTS and bool(parts.hostname)
     except (ValueError, TypeError, AttributeError):
         return False
 
@@ -347,6 +351,6 @@ def _seed_problem(text: str) -> str | None:
     if m is None or (not text[m.end():].startswith("//")
                      and text[:m.end() - 1].lower() not in ("http", "https", "data", "javascript", "mailto")):
         return "missing scheme (http:// or https://)"
-    if text[:m.end() - 1].lower() not in _DEFAULT_PORTS:
+    if text[:m.end() - 1].lower() not in DEFAULT_PORT_TEXTS:
         return "not an http(s) URL"
     return None

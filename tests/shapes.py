@@ -92,7 +92,8 @@ SHAPES = [
     Shape("entities-in-src-and-srcset",
           '<img src="thumb.php?id=7&amp;w=300&#38;h=200" srcset="thumb.php?id=7&amp;w=600 2x">'
           '<img src="q.jpg?a=1&param=2&copy=3&timestamp=4&sect;ion=5">',
-          must=("thumb.php?id=7&w=300&h=200", "thumb.php?id=7&w=600", "q.jpg?a=1&param=2&copy=3&timestamp=4\u00a7ion=5"),
+          must=("thumb.php?id=7&w=300&h=200", "thumb.php?id=7&w=600",
+                "q.jpg?a=1&param=2&copy=3&timestamp=4\u00a7ion=5"),
           must_not=("thumb.php?id=7&amp;w=300&#38;h=200", "q.jpg?a=1\u00b6m=2\u00a9=3\u00d7tamp=4\u00a7ion=5"),
           largest=("thumb.php?id=7&w=600", "q.jpg?a=1&param=2&copy=3&timestamp=4\u00a7ion=5"),
           browser="loads one candidate of the srcset"),

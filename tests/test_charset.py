@@ -3,7 +3,8 @@
 import sys
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crawler.charset import codec_for, decode_html, meta_charset
 
@@ -31,7 +32,7 @@ def test_a_byte_order_mark_wins():
 
 def test_undeclared_utf8_is_read_as_utf8_without_loading_detection():
     sys.modules.pop("bs4.dammit", None)
-    assert decode_html("<p>naïve café</p>".encode("utf-8")) == "<p>naïve café</p>"
+    assert decode_html("<p>naïve café</p>".encode()) == "<p>naïve café</p>"
     assert "bs4.dammit" not in sys.modules
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from crawler.configfile import load
 from crawler.errors import ConfigError
-from crawler.sitegen import SiteSpec, generate_site
+from devtools.sitegen import SiteSpec, generate_site
 
 from .procs import free_port, output, serve_slow, wait_for
 

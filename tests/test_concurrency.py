@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from crawler import concurrency, imagegen
+from crawler import concurrency
 from crawler.concurrency import WINDOW, DownloadGate, LimitEstimator
+from devtools import imagegen
 
 from .procs import Recorder, output, records, serve_recorded
 

@@ -49,7 +49,7 @@ def test_image_is_stored_byte_identical_with_its_record(cfg, server, png_bytes):
 
 
 def test_a_body_longer_than_one_read_is_stored_whole(cfg, server):
-    from crawler.imagegen import image_of_size
+    from devtools.imagegen import image_of_size
     big = image_of_size("png", 300_000, 1)
     server.add("/big.png", big, headers={"Content-Type": "image/png"})
     r = run(cfg, server.base + "/big.png", max_bytes=10**6)

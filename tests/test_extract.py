@@ -1,5 +1,6 @@
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crawler.extract import extract, looks_like_image_url
 
@@ -24,7 +25,8 @@ def images(html, base=BASE):
                                                   ("http://site.example/dir/l2.jpg", "data-src")]),
     ('<img data-original="o.png">', [("http://site.example/dir/o.png", "data-src")]),
     ('<img data-lazy-src="z.png">', [("http://site.example/dir/z.png", "data-src")]),
-    ('<div data-bg="bg.jpg"></div><div data-bg="not-an-image"></div>', [("http://site.example/dir/bg.jpg", "data-src")]),
+    ('<div data-bg="bg.jpg"></div><div data-bg="not-an-image"></div>',
+     [("http://site.example/dir/bg.jpg", "data-src")]),
     ('<a href="big.PNG">x</a>', [("http://site.example/dir/big.PNG", "a-href")]),
     ('<meta property="og:image" content="/og.jpg">', [("http://site.example/og.jpg", "og:image")]),
     ('<meta name="twitter:image" content="https://cdn.example/t.jpg">', [("https://cdn.example/t.jpg", "og:image")]),
@@ -85,6 +87,7 @@ def test_bytes_in_a_declared_charset():
 @pytest.mark.parametrize("url, yes", [
     ("http://h/a.JPG", True), ("http://h/a.webp?x=1", True), ("http://h/a.html", False),
     ("http://h/jpg", False), ("http://h/a.svg#x", True),
+    ("http://h/a.jpe", True), ("http://h/a.JFIF", True), ("http://h/a.pjp", True), ("http://h/a.tiff", True),
 ])
 def test_looks_like_image_url(url, yes):
     assert looks_like_image_url(url) is yes
@@ -195,7 +198,8 @@ def test_a_huge_attribute_is_skipped_not_parsed():
 @pytest.mark.parametrize("html", [
     "<html><body><p><img src='a.jpg'><table><tr><td><img src='b.jpg'></div></span>",
     "<img src='a.jpg'<img src='b.jpg'>",
-    "<!-- <img src='c.jpg'> --><img src='a.jpg'><script>document.write('<img src=\"s.jpg\">')</script><img src='b.jpg'>",
+    "<!-- <img src='c.jpg'> --><img src='a.jpg'>"
+    "<script>document.write('<img src=\"s.jpg\">')</script><img src='b.jpg'>",
 ], ids=["unclosed-and-stray-end-tags", "missing-bracket", "comments-and-scripts"])
 def test_malformed_html_still_yields_its_images(html):
     found = [u for u, _ in images(html)]

@@ -14,7 +14,7 @@ import pytest
 
 from crawler.config import EXIT_STATE_UNWRITABLE, EXIT_WORKER_FAULT
 from crawler.demo import serve_directory
-from crawler.sitegen import SiteSpec, generate_site
+from devtools.sitegen import SiteSpec, generate_site
 
 from .procs import check_complete, output, records
 
@@ -266,8 +266,8 @@ def test_http_and_https_urls_sharing_a_path_never_overwrite_each_others_bytes(tm
     import threading
     from functools import partial
 
-    from crawler import imagegen
     from crawler.demo import QuietHandler, StaticServer
+    from devtools import imagegen
 
     trustme = pytest.importorskip("trustme")
     address = "127.0.15.80"

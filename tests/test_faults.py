@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from crawler.sitegen import SiteSpec, generate_site
+from devtools.sitegen import SiteSpec, generate_site
 
 from .procs import check_complete, free_port, manifest_lines, output, serve_slow, wait_for
 

@@ -4,7 +4,7 @@ import time
 import pytest
 from PIL import Image, features
 
-from crawler.imagetype import (EXTENSIONS, content_type_says_not_image, is_image, kind_from_content_type, sniff)
+from crawler.imagetype import EXTENSIONS, content_type_says_not_image, is_image, kind_from_content_type, sniff
 
 
 def pil(fmt: str, **kw) -> bytes:
@@ -74,7 +74,8 @@ def test_magic_numbers_and_their_look_alikes(head, kind):
     b'<svg xmlns="http://www.w3.org/2000/svg"/>',
     b"<svg>",
     b"  \r\n\t<SVG width='1'>",
-    b'\xef\xbb\xbf<?xml version="1.0"?>\n<!-- made by hand -->\n<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "x">\n<svg>',
+    b'\xef\xbb\xbf<?xml version="1.0"?>\n<!-- made by hand -->\n'
+    b'<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "x">\n<svg>',
     b'<?xml version="1.0"?><?xml-stylesheet href="a.css"?><svg/>',
     b'<!DOCTYPE svg [ <!ENTITY e "<b>"> ]>\n<svg>',                  # an internal subset holds '>'
     b"<!-- <html> in a comment --><svg\n>",

@@ -8,7 +8,7 @@ from urllib.parse import quote
 import pytest
 
 from crawler.demo import serve_directory
-from crawler.sitegen import SiteSpec, generate_site
+from devtools.sitegen import SiteSpec, generate_site
 
 from .procs import check_complete, output, pids_alive, records, serve_slow
 
@@ -222,5 +222,5 @@ def test_demo_crawls_the_bundled_site_offline(tmp_path, procs):
     p = procs.start("demo", "--out", str(tmp_path / "demo"))
     log = output(p, 90)
     assert p.returncode == 0, log
-    truth = json.loads(open(os.path.join(os.path.dirname(__file__), "..", "seeds", "demo", "truth.json")).read())
+    truth = json.loads(open(os.path.join(os.path.dirname(__file__), "..", "crawler", "demosite", "truth.json")).read())
     assert f"demo: {len(truth['images'])} of {len(truth['images'])} reachable images stored byte-identical" in log

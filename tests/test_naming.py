@@ -1,7 +1,8 @@
 import re
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crawler.naming import HASH_HEX_DIGITS, TEMP_SUFFIX, is_temp_name, relative_path, safe_join, url_hash
 from crawler.urls import normalize_url

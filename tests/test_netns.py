@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.sitegen import SiteSpec, generate_site
+from devtools.sitegen import SiteSpec, generate_site
 
 from .procs import Procs, check_complete, manifest_lines, output, wait_for
 

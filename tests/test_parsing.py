@@ -66,7 +66,7 @@ def test_the_pools_cpu_is_counted_as_the_masters_children_once_it_is_closed():
 
 
 def test_a_header_charset_wins_over_the_documents_meta():
-    body = '<meta charset="windows-1251"><img src="é.png">'.encode("utf-8")
+    body = '<meta charset="windows-1251"><img src="é.png">'.encode()
     assert [i.url for i in parse_page(body, "utf-8", BASE, "all").images] == ["http://site.example/dir/%C3%A9.png"]
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler import imagegen
+from devtools import imagegen
 
 from .procs import Recorder, output, records, serve_recorded
 

@@ -28,7 +28,8 @@ from .procs import output
 ])
 def test_socket_timeout_values_are_the_platforms_own(seconds, windows, expected):
     assert sockopts.timeout_value(seconds, windows=windows) == expected
-    assert sockopts.timeout_seconds(expected, windows=windows) == pytest.approx(max(seconds, 1e-6 if not windows else 1e-3))
+    floor = 1e-6 if not windows else 1e-3
+    assert sockopts.timeout_seconds(expected, windows=windows) == pytest.approx(max(seconds, floor))
 
 
 @pytest.fixture
@@ -77,13 +78,13 @@ def test_the_fast_paths_switch_off_by_name():
 def test_ctrl_break_stops_cleanly_like_sigterm(monkeypatch):
     """Windows has SIGBREAK (Ctrl-Break) and no SIGTERM from other processes: the clean stop
     listens to it. Here SIGUSR1 stands in for it."""
-    from crawler import cli
+    from crawler import launch
     monkeypatch.setattr(signal, "SIGBREAK", signal.SIGUSR1, raising=False)
     assert portable.stop_signals() == [signal.SIGINT, signal.SIGTERM, signal.SIGUSR1]
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)}
     stopped = []
     try:
-        cli._install_stop_handlers(lambda: stopped.append(True), hard_exit_code=130)
+        launch.install_stop_handlers(lambda: stopped.append(True), hard_exit_code=130)
         os.kill(os.getpid(), signal.SIGUSR1)
     finally:
         for s, handler in saved.items():

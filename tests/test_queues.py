@@ -198,7 +198,7 @@ def _serve_without_exchange(board, inbox):
     queues._served.update(tasks=board, results=inbox)
     server = OlderManager(address=("127.0.0.1", 0), authkey=KEY, serializer=queues.SERIALIZER).get_server()
     threading.Thread(target=queues._serve_forever, args=(server,), daemon=True).start()
-    return queues.Served(server, None)
+    return queues.Served(server)
 
 
 @pytest.mark.parametrize("older_master", [False, True], ids=["exchange", "older-master"])

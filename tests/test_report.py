@@ -9,7 +9,8 @@ from urllib.parse import unquote
 
 import pytest
 
-from crawler import imagegen, report
+from crawler import report
+from devtools import imagegen
 from crawler.errors import ConfigError
 
 from . import browser

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from crawler import imagegen
+from devtools import imagegen
 
 from .procs import output, records
 
@@ -162,7 +162,7 @@ def test_a_bad_header_line_or_cookies_file_stops_before_the_crawl_without_showin
     seeds = tmp_path / "seeds.txt"
     seeds.write_text("http://127.0.0.1:9/\n")
     bad = tmp_path / "bad.txt"
-    bad.write_text(f"127.0.0.1\tFALSE\t/\tFALSE\t0\tsession\n")  # six fields
+    bad.write_text("127.0.0.1\tFALSE\t/\tFALSE\t0\tsession\n")  # six fields
     for flags, words in ((["--header", f"X-Api-Key {HEADER_SECRET}"], "--header 1: expected 'Name: value'"),
                          (["--header", "Host: x"], "--header 1: Host is set by the crawler itself"),
                          (["--cookies", str(bad)], f"{bad} line 1: expected 7 tab-separated fields"),

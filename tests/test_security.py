@@ -76,7 +76,8 @@ def worker_cfg(tmp_path):
 
 
 @pytest.mark.parametrize("path, blocked", [("/to-loopback.png", "127.0.0.1"), ("/to-metadata.png", "169.254.169.254")])
-def test_redirect_to_a_private_address_that_is_no_seed_host_is_refused_and_recorded(hostile_server, tmp_path, path, blocked):
+def test_redirect_to_a_private_address_that_is_no_seed_host_is_refused_and_recorded(hostile_server, tmp_path, path,
+                                                                                    blocked):
     session = fetch.new_client("t", NetPolicy(trusted_hosts=frozenset({"127.0.0.2"})))
     task = make_task(1, hostile_server + path, hostile_server + "/", max_bytes=1 << 20, timeout=5)
     r = download(task, worker_cfg(tmp_path), session)

@@ -5,7 +5,8 @@ builds differently from a browser. Each row's URLs must and must not come out, w
 import html
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crawler.extract import extract
 from crawler.urls import normalize_url

@@ -14,12 +14,12 @@ from urllib.parse import quote
 import pytest
 from PIL import Image
 
-from crawler import imagegen
 from crawler.extract import extract
-from crawler.sitegen import SiteSpec, generate_site
 from crawler.urls import normalize_url
+from devtools import imagegen
+from devtools.sitegen import SiteSpec, generate_site
 
-DEMO = Path(__file__).resolve().parent.parent / "seeds" / "demo"
+DEMO = Path(__file__).resolve().parent.parent / "crawler" / "demosite"
 BASE = "http://site.test/"
 
 
@@ -31,7 +31,7 @@ def decode(data: bytes) -> Image.Image:
 
 def mean_abs_error(a: bytes, b: bytes) -> float:
     assert len(a) == len(b)
-    return sum(abs(x - y) for x, y in zip(a, b)) / len(a)
+    return sum(abs(x - y) for x, y in zip(a, b, strict=True)) / len(a)
 
 
 # --- images ----------------------------------------------------------------------------------
@@ -229,12 +229,13 @@ def test_tiny_specs_work(tmp_path):
 def test_the_bundled_demo_matches_a_fresh_generation(tmp_path):
     truth = generate_site(tmp_path, SiteSpec())
     assert json.loads((DEMO / "truth.json").read_text(encoding="utf-8")) == truth
-    assert files_of(DEMO) == files_of(tmp_path), "regenerate: rm -r seeds/demo; python -m crawler.sitegen seeds/demo"
+    assert files_of(DEMO) == files_of(tmp_path), \
+        "regenerate: rm -r crawler/demosite; python -m devtools.sitegen crawler/demosite"
     assert sum(len(b) for b in files_of(DEMO).values()) < 600_000
 
 
 def test_cli_writes_a_site_and_prints_a_summary(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "crawler.sitegen", str(tmp_path / "s"), "--pages", "3",
+    out = subprocess.run([sys.executable, "-m", "devtools.sitegen", str(tmp_path / "s"), "--pages", "3",
                           "--images", "4", "--depth", "2", "--max-bytes", "4000", "--seed", "2"],
                          capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parent.parent)
     assert out.returncode == 0, out.stderr

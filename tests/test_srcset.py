@@ -1,5 +1,6 @@
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crawler.srcset import Candidate, css_images, largest, parse_srcset, srcset_candidates
 

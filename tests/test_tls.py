@@ -216,7 +216,7 @@ class Relay:
 
 @pytest.fixture(scope="module")
 def small_site(tmp_path_factory):
-    from crawler.sitegen import SiteSpec, generate_site
+    from devtools.sitegen import SiteSpec, generate_site
 
     from .procs import serve_slow
     root = tmp_path_factory.mktemp("tlssite")
@@ -297,8 +297,8 @@ def test_every_tls_mismatch_is_its_own_exit_code_and_one_line(small_site, tls_fi
                                   "--tls-key", str(tls_files.key))
     env = {"CRAWLER_AUTHKEY": KEY.decode()}
     cases = {
-        "tls worker, plaintext master": (["worker", "--connect", f"127.0.0.1:{plain_port}", "--tls-ca", str(tls_files.ca)],
-                                         8, "does not use TLS"),
+        "tls worker, plaintext master": (["worker", "--connect", f"127.0.0.1:{plain_port}",
+                                          "--tls-ca", str(tls_files.ca)], 8, "does not use TLS"),
         "plaintext worker, tls master": (["worker", "--connect", f"127.0.0.1:{tls_port}"], 8,
                                          "serves its queues over TLS"),
         "worker, wrong CA": (["worker", "--connect", f"127.0.0.1:{tls_port}", "--tls-ca", str(other_ca)], 8,

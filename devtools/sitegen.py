@@ -1,6 +1,6 @@
 """A deterministic static site on disk with its ground truth: for the demo, the tests, the benchmark.
 
-    python -m crawler.sitegen OUT_DIR [--pages N --images N --depth N --min-bytes N --max-bytes N --seed N]
+    python -m devtools.sitegen OUT_DIR [--pages N --images N --depth N --min-bytes N --max-bytes N --seed N]
 
 Layout: `index.html`; section pages `section-S/index.html`; content pages up to `depth` folders
 deep (`section-2/topic-1/part-0/page-9.html`). The index links every section, every section
@@ -316,7 +316,7 @@ def _write(path: Path, data: bytes) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     d = SiteSpec()
-    ap = argparse.ArgumentParser(prog="python -m crawler.sitegen",
+    ap = argparse.ArgumentParser(prog="python -m devtools.sitegen",
                                  description="Write a deterministic test site and its truth.json.")
     ap.add_argument("out", type=Path, help="output folder (best empty or absent)")
     ap.add_argument("--pages", type=int, default=d.pages)

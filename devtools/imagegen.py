@@ -25,7 +25,8 @@ import math
 import random
 import struct
 import zlib
-from functools import lru_cache
+from collections.abc import Iterator
+from functools import cache, lru_cache
 from itertools import compress
 from operator import add, mul
 
@@ -218,7 +219,7 @@ def _fdct(block: list[float]) -> list[float]:
     """2-D DCT of 64 samples (row-major); the result in zigzag order."""
     rows = [block[8 * y:8 * y + 8] for y in range(8)]
     tmp = [[sum(map(mul, m, r)) for m in _DCT] for r in rows]          # tmp[y][u]
-    cols = list(zip(*tmp))                                               # cols[u][y]
+    cols = list(zip(*tmp, strict=True))                                  # cols[u][y]
     out = [0.0] * 64
     for u, col in enumerate(cols):
         for v, m in enumerate(_DCT):
@@ -245,7 +246,7 @@ def _magnitude_bits(v: int) -> tuple[int, str]:
     return size, format(v if v > 0 else v + (1 << size) - 1, f"0{size}b")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _coders(chroma: bool):
     """(dc strings indexed by diff + 2047, ac strings [run][v + 1023], ZRL, EOB) for a component."""
     dc = _huffman(_DC_CHROMA if chroma else _DC_LUMA)
@@ -263,10 +264,11 @@ def _coders(chroma: bool):
 def _quant(quality: int) -> tuple[bytes, bytes]:
     """IJG-scaled luma and chroma tables (natural order) for a quality 1..100."""
     scale = 5000 // quality if quality < 50 else 200 - 2 * quality
-    return tuple(bytes(max(1, min(255, (q * scale + 50) // 100)) for q in t) for t in (_Q_LUMA, _Q_CHROMA))
+    luma, chroma = (bytes(max(1, min(255, (q * scale + 50) // 100)) for q in t) for t in (_Q_LUMA, _Q_CHROMA))
+    return luma, chroma
 
 
-@lru_cache(maxsize=None)
+@cache
 def _channel_block(ax: int, ay: int, s: int) -> tuple[float, ...]:
     """DCT (zigzag) of the 8x8 block T(ax*i + ay*j + s), i across, j down."""
     return tuple(_fdct([float(_T[(ax * i + ay * j + s) & 63]) for j in range(8) for i in range(8)]))
@@ -323,10 +325,10 @@ def jpeg(width: int, height: int, seed: int, *, quality: int = 75, noise: float 
     def pattern_coeffs(key: tuple[int, ...]) -> list[list[float]]:
         hit = pattern_cache.get(key)
         if hit is None:
-            blocks = [_channel_block(ax, ay, s) for (ax, ay, _), s in zip(chans, key)]
+            blocks = [_channel_block(ax, ay, s) for (ax, ay, _), s in zip(chans, key, strict=True)]
             hit = []
-            for ((wr, wg, wb), const), iq in zip(_YCC, inv):
-                coeffs = [wr * r + wg * g + wb * b for r, g, b in zip(*blocks)]
+            for ((wr, wg, wb), const), iq in zip(_YCC, inv, strict=True):
+                coeffs = [wr * r + wg * g + wb * b for r, g, b in zip(*blocks, strict=True)]
                 coeffs[0] += 8 * const
                 hit.append(list(map(mul, coeffs, iq)))
             pattern_cache[key] = hit
@@ -353,12 +355,13 @@ def jpeg(width: int, height: int, seed: int, *, quality: int = 75, noise: float 
         return q
 
     if noise:
-        pools = [[list(map(mul, block, iq)) for block in pool] for pool, iq in zip(_noise_pool(noise), inv)]
+        pools = [[list(map(mul, block, iq)) for block in pool]
+                 for pool, iq in zip(_noise_pool(noise), inv, strict=True)]
     parts: list[str] = []
     append = parts.append
     prev = [0, 0, 0]
     bw, bh = (width + 7) // 8, (height + 7) // 8
-    picks = iter(rng.randbytes(3 * bw * bh)) if noise else None
+    picks: Iterator[int] = iter(rng.randbytes(3 * bw * bh)) if noise else iter(())
     for by in range(bh):
         for bx in range(bw):
             x0, y0 = 8 * bx, 8 * by
@@ -419,7 +422,7 @@ def _dims(pixels: float, aspect: tuple[int, int]) -> tuple[int, int]:
     return w, h
 
 
-@lru_cache(maxsize=None)
+@cache
 def _jpeg_rates(quality: int, noise: float) -> tuple[int, float]:
     """(bytes of headers, bytes per 8x8 block) of the JPEG encoder at this quality and noise."""
     header = len(jpeg(8, 8, 0, quality=quality))
