@@ -82,6 +82,8 @@ def test_refresh_downloads_only_what_changed_and_keeps_one_line_per_url(site, tm
     unchanged = by_url[site.base + "/img/p3.png"]
     assert unchanged["sha256"] == first[unchanged["url"]]["sha256"] and unchanged["bytes"] > 0
     assert "refresh: 1 new, 3 updated, 4 unchanged, 1 gone" in log
+    gallery = (out / "index.html").read_text()  # the gallery marks what the refresh brought
+    assert gallery.count('<span class="change updated">') == 3 and gallery.count('<span class="change new">') == 1
     assert not (out / ".crawler" / "manifest.previous.jsonl").exists()
     assert not [p for p in out.rglob("*") if p.name.endswith(".crawler-part")]
 
