@@ -145,3 +145,50 @@ def test_a_finished_crawl_goes_on_under_wider_limits_and_fetches_nothing_again(t
         assert [p for p, _ in seen if p != "/robots.txt"] == [] and len(records(tmp_path / "out")) == 4
     finally:
         site.close()
+
+
+# -- the pure parts: what each line says, and the manifest a refresh ends with --------------
+
+OLD_OK = {"url": "u", "ok": True, "path": "h/a.png", "bytes": 10, "sha256": "a" * 64, "content_type": "image/png",
+          "status": 200, "etag": '"e1"', "last_modified": "Mon, 01 Jan 2024 00:00:00 GMT", "worker": "w1"}
+
+
+def line(**fields):
+    rec = {"url": "u", "ok": False, "path": None, "bytes": 0, "sha256": None, "status": None, "error": None,
+           "etag": None, "last_modified": None}
+    rec.update(fields)
+    return rec
+
+
+@pytest.mark.parametrize("now,old,change,ok,path", [
+    (line(ok=True, path="h/a.png", sha256="b" * 64, status=200), None, "new", True, "h/a.png"),
+    (line(ok=True, path="h/a.png", status=304, etag='"e1"'), OLD_OK, "unchanged", True, "h/a.png"),
+    (line(ok=True, path="h/a.png", sha256="a" * 64, bytes=10, status=200), OLD_OK, "unchanged", True,
+     "h/a.png"),
+    (line(ok=True, path="h/a.png", sha256="b" * 64, status=200), OLD_OK, "updated", True, "h/a.png"),
+    (line(status=404, error="HTTP 404"), OLD_OK, "gone", False, "h/a.png"),
+    (line(status=410, error="HTTP 410"), OLD_OK, "gone", False, "h/a.png"),
+    (line(status=503, error="HTTP 503"), OLD_OK, "unchecked", True, "h/a.png"),
+    (line(status=404), line(status=404), "unchanged", False, None),
+    (line(status=404), line(status=500), "gone", False, None),
+    (line(ok=True, path="h/a.png", sha256="b" * 64, status=200), line(status=500), "new", True, "h/a.png"),
+], ids=["first", "304", "same-bytes", "other-bytes", "404", "410", "503", "still-404", "now-404", "now-ok"])
+def test_each_line_says_what_this_run_found(now, old, change, ok, path):
+    from crawler import refresh
+    rec = refresh.judge(dict(now), old)
+    assert (rec["change"], rec["ok"], rec["path"]) == (change, ok, path)
+    if old is OLD_OK and change != "updated":  # the stored file's description is kept
+        assert rec["sha256"] == OLD_OK["sha256"] and rec["bytes"] == 10
+
+
+def test_a_refresh_ends_with_one_line_per_url_keeping_the_last_runs_lines_it_did_not_answer(tmp_path):
+    import json
+
+    from crawler import refresh
+    manifest, base = tmp_path / "manifest.jsonl", tmp_path / "base.jsonl"
+    base.write_text("".join(json.dumps({"url": u, "change": "new"}) + "\n" for u in "abc"))
+    manifest.write_text(json.dumps({"url": "b", "change": "updated"}) + "\n")
+    assert refresh.finish(manifest, base) == 2
+    assert [json.loads(x) for x in manifest.read_text().splitlines()] == [
+        {"url": "b", "change": "updated"}, {"url": "a", "change": "new"}, {"url": "c", "change": "new"}]
+    assert refresh.finish(manifest, base) == 0 and len(manifest.read_text().splitlines()) == 3
