@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import re
 import zlib
-from dataclasses import dataclass, field
 from xml.parsers import expat
 
 from .errors import SitemapError
+from .sitemapxml import KINDS, MAX_IMAGES_PER_PAGE, MAX_LOC_CHARS, Entry, Sitemap, TextHandler, XMLHandler
 from .urls import normalize_url
+
+__all__ = ["MAX_BYTES", "MAX_IMAGES_PER_PAGE", "MAX_URLS", "SOURCE", "Entry", "Sitemap",
+           "SitemapReader", "parse", "sniff"]
 
 MAX_URLS = 50_000
 """Entries (pages, or sitemaps of an index) in one file, as the protocol allows."""
@@ -35,42 +38,14 @@ MAX_URLS = 50_000
 MAX_BYTES = 50 * 1024 * 1024
 """Bytes of one file after decompression (50 MiB), as the protocol allows."""
 
-MAX_IMAGES_PER_PAGE = 1_000
-"""Images listed under one page (Google's limit); more are left out and counted."""
-
-MAX_LOC_CHARS = 8192
 STEP = 64 * 1024  # most bytes inflated at a time
 SOURCE = "sitemap"
 """The manifest's `source` for an image a sitemap lists."""
 
 GZIP_MAGIC = b"\x1f\x8b"
 _BOM = b"\xef\xbb\xbf"
-_KINDS = {"urlset": "urlset", "sitemapindex": "sitemapindex", "rss": "rss", "feed": "atom"}
 _FIRST_ELEMENT = re.compile(rb"<([A-Za-z_][\w.:-]*)")
 _PROLOG = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^[>]*(?:\[.*?\])?\s*>|\s)*", re.S | re.I)
-
-
-@dataclass
-class Entry:
-    """A page a sitemap lists, with the images it lists on that page."""
-
-    loc: str
-    images: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Sitemap:
-    url: str
-    kind: str = "unknown"  # urlset, sitemapindex, rss, atom, text
-    pages: list[Entry] = field(default_factory=list)
-    sitemaps: list[str] = field(default_factory=list)  # from an index
-    skipped: int = 0  # entries whose loc is not an http(s) URL
-    images_cut: int = 0  # images past MAX_IMAGES_PER_PAGE on a page
-    problem: str | None = None  # why reading stopped early, or why this is no sitemap at all
-
-    @property
-    def images(self) -> int:
-        return sum(len(e.images) for e in self.pages)
 
 
 class SitemapReader:
@@ -87,8 +62,8 @@ class SitemapReader:
         self._mode: str | None = None  # "xml" or "text", decided on the first byte that is not space
         self._lead = b""  # the start of a byte-order mark
         self._size = 0
-        self._xml: _XMLHandler | None = None
-        self._text = _TextHandler(self)
+        self._xml: XMLHandler | None = None
+        self._text = TextHandler(self)
         self._stopped = False  # not well-formed: the rest is ignored
 
     def feed(self, data: bytes) -> None:
@@ -138,7 +113,7 @@ class SitemapReader:
                 return
             self._mode = "xml" if data[:1] == b"<" else "text"
             if self._mode == "xml":
-                self._xml = _XMLHandler(self)
+                self._xml = XMLHandler(self)
             else:
                 self.result.kind = "text"
         if self._mode == "text":
@@ -193,146 +168,6 @@ class SitemapReader:
         return url
 
 
-class _XMLHandler:
-    """expat's callbacks: which element we are in, and the text of the `loc`s."""
-
-    def __init__(self, reader: SitemapReader):
-        self.reader = reader
-        self.root: str | None = None
-        self.path: list[str] = []  # local names of the open elements
-        self.text: list[str] | None = None  # collecting a loc's text
-        self.text_size = 0
-        self.entry: Entry | None = None
-        p = self.parser = expat.ParserCreate(namespace_separator=" ")
-        p.buffer_text = True
-        p.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-        p.EntityDeclHandler = self._entity
-        p.UnparsedEntityDeclHandler = self._entity
-        p.ExternalEntityRefHandler = self._external
-        p.StartElementHandler = self._start
-        p.EndElementHandler = self._end
-        p.CharacterDataHandler = self._chars
-
-    @staticmethod
-    def _entity(*_args) -> None:
-        raise SitemapError("it declares XML entities (an XML bomb, or a reference to an external file); "
-                           "sitemaps need none")
-
-    @staticmethod
-    def _external(*_args) -> int:
-        raise SitemapError("it refers to an external XML entity; sitemaps need none")
-
-    def _start(self, name: str, attrs: dict) -> None:
-        local = name.rpartition(" ")[2]
-        path = self.path
-        if self.root is None:
-            self.root = local
-            self.reader.result.kind = _KINDS.get(local, "unknown")
-        kind = self.reader.result.kind
-        depth = len(path)
-        if kind in ("urlset", "rss") and depth == (1 if kind == "urlset" else 2) \
-                and local == ("url" if kind == "urlset" else "item"):
-            self.entry = Entry("")
-        elif kind == "atom" and depth == 1 and local == "entry":
-            self.entry = Entry("")
-        elif kind == "atom" and self.entry is not None and depth == 2 and local == "link" and not self.entry.loc:
-            if attrs.get("rel", "alternate") == "alternate" and attrs.get("href"):
-                self.entry.loc = attrs["href"]
-        elif self._wanted(local, depth):
-            self.text, self.text_size = [], 0
-        path.append(local)
-
-    def _wanted(self, local: str, depth: int) -> bool:
-        """Is this element one whose text is a URL we take?"""
-        kind = self.reader.result.kind
-        if kind == "sitemapindex":
-            return depth == 2 and local == "loc" and self.path[1] == "sitemap"
-        if self.entry is None:
-            return False
-        if kind == "urlset":
-            return local == "loc" and (depth == 2 or (depth == 3 and self.path[2] == "image"))
-        return kind == "rss" and depth == 3 and local == "link"
-
-    def _chars(self, data: str) -> None:
-        if self.text is not None:
-            self.text_size += len(data)
-            if self.text_size <= MAX_LOC_CHARS + 1:
-                self.text.append(data)
-
-    def _end(self, name: str) -> None:
-        local = self.path.pop()
-        depth = len(self.path)
-        reader, result = self.reader, self.reader.result
-        if self.text is not None and local in ("loc", "link"):
-            text, self.text = "".join(self.text), None
-            if result.kind == "sitemapindex":
-                reader.count()
-                url = reader.url(text)
-                if url is not None:
-                    result.sitemaps.append(url)
-            elif result.kind == "urlset" and depth == 3:  # <image:image><image:loc>
-                if len(self.entry.images) >= MAX_IMAGES_PER_PAGE:
-                    result.images_cut += 1
-                else:
-                    url = reader.url(text)
-                    if url is not None and url not in self.entry.images:
-                        self.entry.images.append(url)
-            elif not self.entry.loc:
-                self.entry.loc = text
-            return
-        if self.entry is not None and _closes_entry(result.kind, local, depth):
-            entry, self.entry = self.entry, None
-            reader.count()
-            loc = reader.url(entry.loc) if entry.loc else None
-            if entry.loc == "":
-                result.skipped += 1
-            if loc is not None:
-                entry.loc = loc
-                result.pages.append(entry)
-
-
-def _closes_entry(kind: str, local: str, depth: int) -> bool:
-    """Does the end of `local` at `depth` (after popping it) close a page entry?"""
-    if kind == "urlset":
-        return local == "url" and depth == 1
-    if kind == "rss":
-        return local == "item" and depth == 2
-    return kind == "atom" and local == "entry" and depth == 1
-
-
-class _TextHandler:
-    """A text sitemap: one URL per line, UTF-8."""
-
-    def __init__(self, reader: SitemapReader):
-        self.reader = reader
-        self.rest = b""
-
-    def feed(self, data: bytes) -> None:
-        lines = (self.rest + data).split(b"\n")
-        self.rest = lines.pop()
-        if len(self.rest) > MAX_LOC_CHARS:  # not a line a URL fits in: no text sitemap
-            self.rest = b""
-        for line in lines:
-            self._line(line)
-
-    def close(self) -> None:
-        if self.rest:
-            self._line(self.rest)
-            self.rest = b""
-
-    def _line(self, line: bytes) -> None:
-        text = line.decode("utf-8", "replace").strip()
-        if not text:
-            return
-        self.reader.count()
-        if not text[:8].lower().startswith(("http://", "https://")):  # the protocol wants full URLs
-            self.reader.result.skipped += 1
-            return
-        url = self.reader.url(text)
-        if url is not None:
-            self.reader.result.pages.append(Entry(url))
-
-
 def parse(data: bytes, url: str) -> Sitemap:
     """The whole of a sitemap at once (see SitemapReader)."""
     reader = SitemapReader(url)
@@ -355,4 +190,4 @@ def sniff(head: bytes, content_type: str | None = None, name: str = "") -> bool:
     if not found:
         return False
     local = found.group(1).rpartition(b":")[2].decode("ascii", "replace")
-    return local in _KINDS
+    return local in KINDS
