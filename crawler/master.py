@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import extent, extract, fetch, htmltree, httpopts, manifest, naming, sitemap, transport, urls
+from . import extract, fetch, htmltree, httpopts, manifest, naming, sitemap, transport, urls
 from . import refresh as refresh_
 from .parsing import PageParser
 from .state import Journal
@@ -226,7 +226,8 @@ class Master:
         if not resuming:
             _set_aside_old_manifest(manifest_path)
         self._journal = Journal(journal_path, before_commit=self._flush_manifest)
-        widened = self._start(manifest_path, resuming)
+        widened, self.previous = refresh_.begin(self._journal, self.cfg, manifest_path, refresh=self.refresh,
+                                                resuming=resuming)
         if widened is None:
             self._count_manifest(manifest_path)
             log.info("the crawl in %s already finished (%d images ok, %d failed); use --refresh to crawl it again "
@@ -245,8 +246,9 @@ class Master:
             self._add_page(seed, 0)
         if widened:
             self._offer_dropped(widened, before)
-        if self.previous is not None:
-            self._ask_again_for_the_rest()
+        if self.previous is not None:  # every image the last run recorded, even one the journal lost
+            for url, page, source in self.previous.unseen(self._seen_images):
+                self._add_image(url, page, source)
         for origin in dict.fromkeys(origin_of(seed) for seed in self.cfg.seeds):
             self._want_sitemaps(origin)
         pool = ThreadPoolExecutor(self.cfg.page_threads, thread_name_prefix="page")
@@ -274,35 +276,6 @@ class Master:
             self.summary.seconds = time.monotonic() - started
         return self.summary
 
-    def _start(self, manifest_path: Path, resuming: bool) -> list[str] | None:
-        """What this run is: new, resumed, a refresh (--refresh, or one to resume), or a
-        finished crawl going on under changed limits. Returns what changed in the crawl's
-        extent since the last run, in words ([] for nothing), or None when the crawl is
-        finished and nothing changed: nothing to do."""
-        journal, now = self._journal, extent.of(self.cfg)
-        before = extent.loads(journal.get_meta("extent")) if resuming else None
-        changed = extent.changes(before, now)[0] if before is not None else []
-        base = refresh_.base_path(self.cfg.out)
-        refreshing = journal.get_meta("refresh") == "1"
-        if self.refresh and not refreshing:
-            if resuming:
-                journal.restart(refresh="1", finished="0")
-                refreshing = True
-            else:
-                log.info("nothing is recorded in %s to refresh: crawling it", self.cfg.out)
-        elif journal.get_meta("finished") == "1":
-            if not changed:
-                return None
-            journal.set_meta("finished", "0")
-        if refreshing:
-            if not base.exists():  # the refresh starts (or was stopped before it set the manifest aside)
-                refresh_.set_base_aside(manifest_path, base)
-            self.previous = refresh_.Previous.load(base)
-        else:
-            refresh_.drop_base(base)  # a refresh ended while removing it
-        journal.set_meta("extent", extent.dumps(now))
-        return changed
-
     def _offer_dropped(self, changed: list[str], before: tuple[int, int]) -> None:
         """The limits changed: what the old ones left out is offered again under the new."""
         for url, depth in self._journal.dropped_pages():
@@ -316,14 +289,6 @@ class Master:
         log.info("the crawl's limits changed since its last run (%s): %s", "; ".join(changed),
                  f"{pages} pages and {images} images newly in scope" if pages or images
                  else "nothing newly in scope; nothing stored changes")
-
-    def _ask_again_for_the_rest(self) -> None:
-        """A refresh asks for every image the last run recorded, even one the journal lost."""
-        for url in self.previous.urls():
-            if url not in self._seen_images:
-                old = self.previous.get(url)
-                self._add_image(url, old.get("page") if isinstance(old.get("page"), str) else None,
-                                old.get("source") if isinstance(old.get("source"), str) else "page")
 
     def _state_failed(self, exc: StateWriteError) -> None:
         """The manifest or the journal cannot be written: stop, saying so in one line."""

@@ -14,13 +14,19 @@ the base, which stay until it ends.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-from . import naming
-from .config import STATE_DIRNAME
+from . import extent, naming
+from .config import STATE_DIRNAME, CrawlConfig
 from .errors import StateWriteError
+
+if TYPE_CHECKING:
+    from .state import Journal
+
+log = logging.getLogger(__name__)
 
 BASE_NAME = "manifest.previous.jsonl"
 
@@ -79,6 +85,14 @@ class Previous:
         for url, raw in self._lines.items():
             yield url, json.loads(raw)
 
+    def unseen(self, seen: set[str]) -> Iterator[tuple[str, str | None, str]]:
+        """(url, page, source) of the images recorded before that are not in `seen`."""
+        for url in self._lines:
+            if url not in seen:
+                old = self.get(url)
+                yield (url, old.get("page") if isinstance(old.get("page"), str) else None,
+                       old.get("source") if isinstance(old.get("source"), str) else "page")
+
     def wire(self, url: str) -> dict[str, Any]:
         """What a worker needs to ask again for an image stored before: its validators, the
         path it is stored at (a worker that does not hold that file asks without conditions)
@@ -95,6 +109,38 @@ class Previous:
             if isinstance(old.get(key), str):
                 out[key] = old[key]
         return out
+
+
+def begin(journal: "Journal", cfg: CrawlConfig, manifest_path: Path, *, refresh: bool,
+          resuming: bool) -> tuple[list[str] | None, Previous | None]:
+    """What this run on a crawl folder is: new, resumed, a refresh (--refresh, or one to
+    resume), or a finished crawl going on under changed limits. Returns what changed in the
+    crawl's extent since the last run, in words ([] for nothing; None when the crawl is
+    finished and nothing changed: nothing to do), and while refreshing, the base."""
+    now = extent.of(cfg)
+    before = extent.loads(journal.get_meta("extent")) if resuming else None
+    changed = extent.changes(before, now)[0] if before is not None else []
+    base = base_path(cfg.out)
+    refreshing = journal.get_meta("refresh") == "1"
+    if refresh and not refreshing:
+        if resuming:
+            journal.restart(refresh="1", finished="0")
+            refreshing = True
+        else:
+            log.info("nothing is recorded in %s to refresh: crawling it", cfg.out)
+    elif journal.get_meta("finished") == "1":
+        if not changed:
+            return None, None
+        journal.set_meta("finished", "0")
+    previous = None
+    if refreshing:
+        if not base.exists():  # the refresh starts (or was stopped before it set the manifest aside)
+            set_base_aside(manifest_path, base)
+        previous = Previous.load(base)
+    else:
+        drop_base(base)  # a refresh ended while removing it
+    journal.set_meta("extent", extent.dumps(now))
+    return changed, previous
 
 
 def judge(rec: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
