@@ -350,9 +350,14 @@ class Master:
         for task in tasks:
             self._outstanding[task.id] = task
             self._admit(task)
+        done = snap.pages_done + snap.pages_failed
+        if self.previous is not None and not done and not snap.done_ids:  # a refresh that starts now
+            log.info("refreshing the crawl in %s: %d pages to fetch again, %d images to ask again",
+                     self.cfg.out, len(snap.pages_queued), len(tasks))
+            return
         log.info("resuming the %s in %s: %d pages done, %d to fetch; %d images recorded, %d to download",
-                 "crawl" if self.previous is None else "refresh of the crawl", self.cfg.out, snap.pages_done + snap.pages_failed, len(snap.pages_queued),
-                 len(snap.done_ids), len(tasks))
+                 "crawl" if self.previous is None else "refresh of the crawl", self.cfg.out, done,
+                 len(snap.pages_queued), len(snap.done_ids), len(tasks))
 
     def _count_manifest(self, path: Path) -> set[str]:
         """Fill the summary from an existing manifest; return the URLs it records."""

@@ -58,6 +58,7 @@ def test_refresh_downloads_only_what_changed_and_keeps_one_line_per_url(site, tm
     change_the_site(site)
 
     log, seen = crawl(procs, tmp_path, site, "--refresh")
+    assert "refreshing the crawl in " in log and ": 2 pages to fetch again, 8 images to ask again" in log
     images = {p.rsplit("/", 1)[1]: status for p, status in seen if p.startswith("/img/")}
     assert len([p for p, _ in seen if p.startswith("/img/")]) == 9  # each image asked once
     assert sorted(n for n, s in images.items() if s == 200) == ["new.png", "p0.png", "p1.png", "p2.png"]
