@@ -108,3 +108,10 @@ def test_extract_shows_what_a_sitemap_lists(site, procs):
     p = procs.start("extract", site.base + "/bomb.xml")
     text = output(p, 30)
     assert p.returncode == 1 and f"sitemap {site.base}/bomb.xml refused: it declares XML entities" in text
+
+
+def test_each_sitemap_counts_against_max_pages(site, tmp_path, procs):
+    out, log, seen = crawl(procs, tmp_path, site, "--max-pages", "3")
+    fetched = [p for p, _ in seen if p != "/robots.txt" and not p.startswith("/img/")]
+    assert "/sitemap_index.xml" in fetched and len(fetched) == 3, fetched
+    assert "reached --max-pages 3" in log
