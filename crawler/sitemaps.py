@@ -169,11 +169,11 @@ class SitemapPlan:
         """Count the outcome and say it in one line."""
         found, counts = outcome.sitemap, self.counts
         if outcome.error:
-            counts.failed[outcome.reason or "error"] = counts.failed.get(outcome.reason or "error", 0) + 1
             if outcome.guessed and outcome.reason in ("http-status", "not-a-sitemap"):
-                log.info("no sitemap at %s (%s)", outcome.url, outcome.error)
-            else:
-                log.warning("sitemap %s not read: %s", outcome.url, outcome.error)
+                log.info("no sitemap at %s (%s)", outcome.url, outcome.error)  # no news: not counted
+                return
+            counts.failed[outcome.reason or "error"] = counts.failed.get(outcome.reason or "error", 0) + 1
+            log.warning("sitemap %s not read: %s", outcome.url, outcome.error)
             return
         counts.read += 1
         counts.pages += len(found.pages)
