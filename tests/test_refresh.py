@@ -144,6 +144,17 @@ def test_a_finished_crawl_goes_on_under_wider_limits_and_fetches_nothing_again(t
         log, seen = crawl(procs, tmp_path, site, "--max-depth", "1")  # narrower: nothing stored changes
         assert "--max-depth 2 -> 1): nothing newly in scope; nothing stored changes" in log
         assert [p for p, _ in seen if p != "/robots.txt"] == [] and len(records(tmp_path / "out")) == 4
+
+        site.put("/orphan.html", '<img src="/img/orphan.png"><a href="/a.html">a</a>')  # no page links here
+        site.put("/img/orphan.png", make_png(3, 3, (1, 2, 3)))
+        (tmp_path / "seeds.txt").write_text(f"{site.base}/index.html\n{site.base}/orphan.html\n")
+        mark = site.mark()
+        p = procs.start("run", str(tmp_path / "seeds.txt"), "--workers", "1", "--out", str(tmp_path / "out"),
+                        "--no-sitemaps", "--max-depth", "1")
+        log = output(p, 90)
+        assert p.returncode == 0 and "(1 seed(s) added): 1 pages and 0 images newly in scope" in log, log
+        assert sorted(p for p, _ in site.seen(mark) if p != "/robots.txt") == ["/img/orphan.png", "/orphan.html"]
+        assert len(records(tmp_path / "out")) == 5
     finally:
         site.close()
 
