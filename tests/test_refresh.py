@@ -204,3 +204,20 @@ def test_a_refresh_ends_with_one_line_per_url_keeping_the_last_runs_lines_it_did
     assert [json.loads(x) for x in manifest.read_text().splitlines()] == [
         {"url": "b", "change": "updated"}, {"url": "a", "change": "new"}, {"url": "c", "change": "new"}]
     assert refresh.finish(manifest, base) == 0 and len(manifest.read_text().splitlines()) == 3
+
+
+def test_a_file_two_urls_share_is_never_replaced_in_place_for_one_of_them(tmp_path):
+    import json
+
+    from crawler import refresh
+    base = tmp_path / "base.jsonl"
+    lines = [{"url": "http://h/a.jpg", "ok": True, "path": "h/a.jpg", "sha256": "a" * 64},
+             {"url": "https://h/a.jpg", "ok": True, "path": "h/a.jpg", "sha256": "a" * 64},  # the same bytes
+             {"url": "http://h/b.jpg", "ok": True, "path": "h/b.jpg", "sha256": "b" * 64},
+             {"url": "http://h/c.jpg", "ok": True, "path": "h/b.jpg", "sha256": "b" * 64, "duplicate_of": "h/b.jpg"},
+             {"url": "http://h/d.jpg", "ok": True, "path": "h/d.jpg", "sha256": "d" * 64}]
+    base.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    previous = refresh.Previous.load(base)
+    own = {url: previous.wire(url)["own"] for url in (x["url"] for x in lines)}
+    assert own == {"http://h/a.jpg": False, "https://h/a.jpg": False, "http://h/b.jpg": False,
+                   "http://h/c.jpg": False, "http://h/d.jpg": True}
