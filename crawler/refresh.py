@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -49,7 +50,9 @@ def base_path(out: Path) -> Path:
 
 class Previous:
     """The base: what the last run recorded, one raw line per URL (the last one wins), and the
-    paths other lines point at as duplicates (never replaced in place)."""
+    paths that are not one URL's alone (never replaced in place): those other lines point at
+    as duplicates, and those two lines share (http://h/a.jpg and https://h/a.jpg with the
+    same bytes: see naming)."""
 
     def __init__(self, lines: dict[str, str], shared: set[str]):
         self._lines = lines
@@ -58,6 +61,7 @@ class Previous:
     @classmethod
     def load(cls, path: Path) -> "Previous":
         lines: dict[str, str] = {}
+        paths: dict[str, str] = {}  # url -> the path its line names
         shared: set[str] = set()
         if path.exists():
             for raw, rec in _lines(path):
@@ -66,6 +70,10 @@ class Previous:
                     lines[url] = raw
                     if isinstance(rec.get("duplicate_of"), str):
                         shared.add(rec["duplicate_of"])
+                    if isinstance(rec.get("path"), str):
+                        paths[url] = rec["path"]
+        named = Counter(paths.values())
+        shared.update(p for p, n in named.items() if n > 1)
         return cls(lines, shared)
 
     def __len__(self) -> int:
