@@ -77,6 +77,11 @@ def _crawl_options(p: argparse.ArgumentParser) -> None:
                    help="pages fetched at most from one host (default: %(default)s)")
     g.add_argument("--fresh", action="store_true",
                    help="start over instead of resuming the crawl recorded in OUT/.crawler/")
+    g.add_argument("--refresh", action="store_true",
+                   help="crawl a finished (or stopped) crawl in OUT again: every page fetched again, every known "
+                        "image asked with a conditional request (only what changed is downloaded)")
+    g.add_argument("--no-sitemaps", dest="sitemaps", action="store_false",
+                   help="do not read sitemaps (default: each origin's robots.txt Sitemap: lines, else /sitemap.xml)")
     _srcset_option(g)
 
 
@@ -230,10 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
     _tls_client_options(s)
     _verbosity(s)
 
-    e = sub.add_parser("extract", allow_abbrev=False, help="show what the master would take from one page",
+    e = sub.add_parser("extract", allow_abbrev=False, help="show what the master would take from one page or sitemap",
                        formatter_class=fmt, epilog="examples:\n  crawler extract https://example.com/gallery.html\n"
-                                                   "  crawler extract saved.html --base https://example.com/ --json")
-    e.add_argument("page", help="a page URL, or a local HTML file")
+                                                   "  crawler extract saved.html --base https://example.com/ --json\n"
+                                                   "  crawler extract https://example.com/sitemap.xml")
+    e.add_argument("page", help="a page or sitemap URL, or a local HTML or sitemap file")
     e.add_argument("--base", default=None, metavar="URL", help="the URL a local file is read as (default: http://localhost/FILE)")
     e.add_argument("--allow-domain", action="append", default=[], metavar="D", help="also in scope: D and its subdomains")
     e.add_argument("--include", action="append", default=[], metavar="REGEX")
@@ -294,14 +300,16 @@ def crawl_config(args: argparse.Namespace, seeds: list[str]) -> CrawlConfig:
                        per_host=args.per_host, delay=args.delay, retries=args.retries,
                        ignore_robots=args.ignore_robots, accept=args.accept, min_bytes=args.min_bytes,
                        headers=httpopts.parse_headers(args.header), cookies=tuple(cookies), proxy=_proxy(args),
-                       ca_bundle=_ca_bundle(args), srcset=args.srcset, page_processes=args.page_processes)
+                       ca_bundle=_ca_bundle(args), srcset=args.srcset, page_processes=args.page_processes,
+                       sitemaps=args.sitemaps)
 
 
 def cmd_master(args) -> int:
     cfg = crawl_config(args, read_seeds(args.seeds))
     tls = server_tls_from(args)
     key, source = authkey.master_key(cfg.out, args.authkey_file)
-    return run_master(cfg, key, source, parse_address(args.listen), fresh=args.fresh, tls=tls)
+    return run_master(cfg, key, source, parse_address(args.listen), fresh=args.fresh, tls=tls,
+                      refresh=_refresh(args))
 
 
 def cmd_worker(args) -> int:
@@ -344,6 +352,12 @@ def cmd_worker(args) -> int:
     return code
 
 
+def _refresh(args) -> bool:
+    if args.refresh and args.fresh:
+        raise ConfigError("--fresh starts over and --refresh crawls what is recorded again: use one of them")
+    return args.refresh
+
+
 def _verbosity_flags(args) -> list[str]:
     return ["-q"] if args.quiet else ["-v"] if args.verbose else []
 
@@ -355,7 +369,8 @@ def cmd_run(args) -> int:
     tls = server_tls_from(args)
     key, source = authkey.master_key(cfg.out, args.authkey_file)
     return run_local(cfg, key, source, parse_address(args.listen), workers=args.workers, threads=args.threads,
-                     verbosity=_verbosity_flags(args), worker_main=main, fresh=args.fresh, tls=tls)
+                     verbosity=_verbosity_flags(args), worker_main=main, fresh=args.fresh, tls=tls,
+                     refresh=_refresh(args))
 
 
 def cmd_status(args) -> int:
@@ -383,28 +398,45 @@ def cmd_extract(args) -> int:
     import json
 
     from . import charset, fetch
-    from .inspect import extraction_lines, extraction_report
+    from .errors import SitemapError
+    from .inspect import extraction_lines, extraction_report, sitemap_lines, sitemap_report
+
+    try:
+        found, base = _page_or_sitemap(args)
+    except SitemapError as exc:
+        raise CrawlerError(f"sitemap {args.page} refused: {exc}") from None
+    html = (charset.decode_html(found) if isinstance(found, bytes) else found.text()
+            if isinstance(found, fetch.Page) else None)
+    scope = urls.Scope(seed_hosts=frozenset({urls.host_of(base)}), allow_domains=tuple(args.allow_domain),
+                       include=tuple(args.include), exclude=tuple(args.exclude))
+    if html is None:  # a sitemap: the pages and images it lists
+        report = sitemap_report(found, scope, args.same_host_images)
+        lines = sitemap_lines(report)
+    else:
+        report = extraction_report(html, base, scope, args.same_host_images, srcset=args.srcset)
+        lines = extraction_lines(report)
+    print(json.dumps(report, indent=2) if args.json else "\n".join(lines))
+    return EXIT_OK
+
+
+def _page_or_sitemap(args):
+    """What `crawler extract` reads: a page's bytes (a file), a fetched Page, or a Sitemap; and its URL."""
+    from . import fetch, sitemaps
     from .netguard import NetPolicy
 
     path = Path(args.page)
     if path.is_file():
         base = args.base or f"http://localhost/{path.name}"
         # read and decoded as the crawl reads and decodes a page that names no charset in its header
-        with open(path, "rb") as f:
-            html = charset.decode_html(f.read(config.DEFAULT_MAX_PAGE_BYTES))
-    else:
-        base = urls.normalize_url(args.page)
-        if base is None:
-            raise ConfigError(f"{args.page!r} is neither a file nor an http(s) URL")
-        # the user named this page: its host is trusted like a seed's
-        client = fetch.new_client(args.user_agent, NetPolicy(frozenset({urls.host_of(base)})))
-        page = fetch.fetch_page(client, base, max_bytes=config.DEFAULT_MAX_PAGE_BYTES, timeout=args.timeout)
-        base, html = page.final_url, page.text()
-    scope = urls.Scope(seed_hosts=frozenset({urls.host_of(base)}), allow_domains=tuple(args.allow_domain),
-                       include=tuple(args.include), exclude=tuple(args.exclude))
-    report = extraction_report(html, base, scope, args.same_host_images, srcset=args.srcset)
-    print(json.dumps(report, indent=2) if args.json else "\n".join(extraction_lines(report)))
-    return EXIT_OK
+        return sitemaps.read_file_page_or_sitemap(path, base, config.DEFAULT_MAX_PAGE_BYTES), base
+    base = urls.normalize_url(args.page)
+    if base is None:
+        raise ConfigError(f"{args.page!r} is neither a file nor an http(s) URL")
+    # the user named this page: its host is trusted like a seed's
+    client = fetch.new_client(args.user_agent, NetPolicy(frozenset({urls.host_of(base)})))
+    found = sitemaps.fetch_page_or_sitemap(client, base, max_page_bytes=config.DEFAULT_MAX_PAGE_BYTES,
+                                           timeout=args.timeout)
+    return found, found.final_url if isinstance(found, fetch.Page) else found.url
 
 
 def cmd_report(args) -> int:

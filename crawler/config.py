@@ -131,6 +131,7 @@ class CrawlConfig:
     min_bytes: int = 0
     srcset: str = DEFAULT_SRCSET
     page_processes: int = DEFAULT_PAGE_PROCESSES
+    sitemaps: bool = True  # read each origin's sitemaps (--no-sitemaps: off)
     # every request of the crawl, on the master and its workers (see httpopts); never shown
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     cookies: tuple[dict, ...] = field(default=(), repr=False)

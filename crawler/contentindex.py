@@ -66,6 +66,19 @@ def _claim(root: Path, site: str, sha256: str, rel: str) -> str | None:
     return None
 
 
+def release(root: Path, site: str, sha256: str, rel: str) -> None:
+    """`rel` no longer holds these bytes (a refresh replaced them): forget it as their first
+    copy, so that no later copy of the old bytes is pointed at it."""
+    entry = os.path.join(root, CONTENT_INDEX, sha256[:2], f"{sha256}@{_index_safe(site)}")
+    try:
+        if _read_entry(entry) == rel:
+            os.unlink(entry)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise storage_error(f"cannot update the content index for {rel}", exc) from exc
+
+
 def _read_entry(entry: str) -> str:
     """An index entry's path; an empty one is a claim made this moment, whose path is being
     written (between the entry's creation and its one write): wait for it, briefly."""

@@ -105,3 +105,8 @@ class RedirectError(FetchError):
     """Too many redirects, a loop, or a redirect to a scheme we do not fetch."""
 
     reason = "redirect"
+
+
+class SitemapError(CrawlerError):
+    """A sitemap we refuse to read: it declares XML entities (a bomb, an external reference),
+    or passes the protocol's limits (50,000 URLs, 50 MB uncompressed)."""

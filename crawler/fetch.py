@@ -8,23 +8,28 @@ the rest of the code never imports requests or urllib3 or catches their exceptio
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import ssl
 import time
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
 from urllib3.util.ssl_match_hostname import CertificateError
 
-from . import charset, transport, urls
+from . import charset, retry, transport, urls
 from .errors import (FetchError, FetchTimeoutError, HTTPStatusError, NetworkError, RedirectError, TLSError,
                      TooLargeError, UnreachableError)
+from .messages import MAX_VALIDATOR_CHARS  # an ETag or Last-Modified longer is not kept (nor sent back)
 from .netguard import NetPolicy
 from .retry import parse_retry_after
 from .transport import Options
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CHUNK = transport.CHUNK
 HEAD_BYTES = 512
@@ -53,14 +58,17 @@ def new_client(user_agent: str, policy: NetPolicy = NetPolicy(), options: Option
     return Client(user_agent, policy, options)
 
 
-def _get(client: Client, url: str, accept: str, timeout: float) -> tuple[requests.Response, str]:
+def _get(client: Client, url: str, accept: str, timeout: float,
+         conditional: dict[str, str] | None = None) -> tuple[requests.Response, str]:
     """GET url, following up to MAX_REDIRECTS redirects (http and https only), each hop through
     the guard; the open response and the URL it came from. The user's headers (--header) go
-    to the URL asked for and stay behind when a redirect leads to another site."""
+    to the URL asked for and stay behind when a redirect leads to another site; the
+    `conditional` headers (If-None-Match, If-Modified-Since) go to every hop, as they name the
+    representation we hold of wherever the redirects end."""
     user_headers = True
     for hop in range(MAX_REDIRECTS + 1):
         try:
-            resp = client.transport.get(url, accept, timeout, user_headers=user_headers)
+            resp = client.transport.get(url, accept, timeout, user_headers=user_headers, extra=conditional)
         except FetchError:
             raise  # the SSRF guard refused an address
         except _LIBRARY_ERRORS as exc:
@@ -107,7 +115,8 @@ def _release(resp: requests.Response, limit: int) -> None:
 
 @dataclass
 class Body:
-    """An open response: metadata, the first bytes for sniffing, and the rest as a stream."""
+    """An open response: metadata, the first bytes for sniffing, and the rest as a stream.
+    A 304 to a conditional request is a Body too, with `not_modified` set and nothing to read."""
 
     final_url: str
     status: int
@@ -116,6 +125,12 @@ class Body:
     _chunks: Iterator[bytes]
     _max_bytes: int
     _deadline: float
+    etag: str | None = None
+    last_modified: str | None = None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
 
     def rest(self) -> Iterator[bytes]:
         """The remaining body; raises TooLargeError past max_bytes (counted after decompression)."""
@@ -132,12 +147,22 @@ class Body:
 
 @contextlib.contextmanager
 def open_body(client: Client, url: str, *, max_bytes: int, timeout: float,
-              accept: str = "*/*") -> Iterator[Body]:
-    """GET url, follow redirects, check the status and the declared size, read the head."""
+              accept: str = "*/*", etag: str | None = None, last_modified: str | None = None) -> Iterator[Body]:
+    """GET url, follow redirects, check the status and the declared size, read the head.
+
+    With `etag` or `last_modified` (what an earlier answer said), the request is conditional
+    (If-None-Match, If-Modified-Since), and a 304 yields a Body with `not_modified` set: no
+    body is read, and the connection goes back to the pool."""
     deadline = time.monotonic() + 3 * timeout
-    resp, final_url = _get(client, url, accept, timeout)
+    conditional = _conditional_headers(etag, last_modified)
+    resp, final_url = _get(client, url, accept, timeout, conditional)
     try:
         status = resp.status_code
+        validators = _validators(resp)
+        if status == 304 and conditional:
+            yield Body(final_url, status, resp.headers.get("Content-Type"), b"", iter(()), max_bytes, deadline,
+                       *validators)
+            return
         if not 200 <= status < 300:
             raise HTTPStatusError(f"HTTP {status} {resp.reason or ''}".strip(), status=status, final_url=final_url,
                                   retry_after=parse_retry_after(resp.headers.get("Retry-After")))
@@ -163,9 +188,30 @@ def open_body(client: Client, url: str, *, max_bytes: int, timeout: float,
                 break
         if len(head) > max_bytes:
             raise TooLargeError(f"body is larger than {max_bytes} bytes", status=status, final_url=final_url)
-        yield Body(final_url, status, resp.headers.get("Content-Type"), head, stream, max_bytes, deadline)
+        yield Body(final_url, status, resp.headers.get("Content-Type"), head, stream, max_bytes, deadline,
+                   *validators)
     finally:
         _release(resp, DRAIN_BYTES)
+
+
+def _conditional_headers(etag: str | None, last_modified: str | None) -> dict[str, str] | None:
+    headers = {}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    return headers or None
+
+
+def _validators(resp: requests.Response) -> tuple[str | None, str | None]:
+    """The answer's ETag and Last-Modified, as sent (checked for length and line breaks only:
+    they go back to the server verbatim)."""
+    out = []
+    for name in ("ETag", "Last-Modified"):
+        value = resp.headers.get(name)
+        value = value.strip() if value else None
+        out.append(value if value and len(value) <= MAX_VALIDATOR_CHARS and value.isprintable() else None)
+    return out[0], out[1]
 
 
 @dataclass
@@ -195,23 +241,48 @@ class Page:
         return charset.decode_html(self.body, self.charset)
 
 
+PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
+
+
 def fetch_page(client: Client, url: str, *, max_bytes: int, timeout: float) -> Page:
     """Fetch a page; a body over max_bytes is cut (truncated=True) rather than refused."""
     # The page cap cuts rather than refuses, so the body stream itself gets no limit here.
-    with open_body(client, url, max_bytes=2**62, timeout=timeout,
-                   accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.5") as body:
-        parts = [body.head]
-        size = len(body.head)
-        truncated = size > max_bytes
-        if not truncated and _looks_html(body.content_type):
-            for chunk in body.rest():
-                parts.append(chunk)
-                size += len(chunk)
-                if size > max_bytes:
-                    truncated = True
-                    break
-        data = b"".join(parts)[:max_bytes]
-        return Page(body.final_url, body.status, body.content_type, data, truncated)
+    with open_body(client, url, max_bytes=2**62, timeout=timeout, accept=PAGE_ACCEPT) as body:
+        return read_page(body, max_bytes)
+
+
+def read_page(body: Body, max_bytes: int) -> Page:
+    """An open body as a page: HTML read up to max_bytes (cut beyond), anything else its head only."""
+    parts = [body.head]
+    size = len(body.head)
+    truncated = size > max_bytes
+    if not truncated and _looks_html(body.content_type):
+        for chunk in body.rest():
+            parts.append(chunk)
+            size += len(chunk)
+            if size > max_bytes:
+                truncated = True
+                break
+    data = b"".join(parts)[:max_bytes]
+    return Page(body.final_url, body.status, body.content_type, data, truncated)
+
+
+def with_retries(call: Callable[[], T], url: str, retries: int, *, what: str = "page",
+                 sleep: Callable[[float], None] = time.sleep) -> T:
+    """call(), retried as image downloads are (connection errors, timeouts, 408, 429, 5xx;
+    backoff with jitter, honouring Retry-After) at most `retries` times."""
+    attempt = 1
+    while True:
+        try:
+            return call()
+        except FetchError as exc:
+            wait = retry.wait_seconds(attempt, exc.retry_after) if retry.should_retry(exc.reason, exc.status) else None
+            if wait is None or attempt > retries:
+                raise
+            log.warning("retrying %s %s in %.1f s after %s (attempt %d of %d)", what, url, wait, exc,
+                        attempt + 1, retries + 1)
+            sleep(wait)
+            attempt += 1
 
 
 def _looks_html(content_type: str | None) -> bool:

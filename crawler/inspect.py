@@ -6,6 +6,7 @@ import time
 from collections import Counter
 
 from .extract import extract
+from .sitemap import Sitemap
 from .urls import Scope
 
 
@@ -63,4 +64,35 @@ def extraction_lines(report: dict) -> list[str]:
     lines += [f"  {u}" for u in report["links_in_scope"]]
     lines.append(f"links out of scope: {len(report['links_out_of_scope'])}")
     lines += [f"  {u}" for u in report["links_out_of_scope"]]
+    return lines
+
+
+def sitemap_report(found: Sitemap, scope: Scope, same_host_images: bool = False) -> dict:
+    """What the master would take from one sitemap: its pages (in scope or not) with the images
+    listed on them, or an index's sitemaps."""
+    return {
+        "sitemap": found.url, "kind": found.kind,
+        "pages": [{"url": e.loc, "in_scope": scope.page_in_scope(e.loc),
+                   "images": [{"url": i, "allowed": scope.image_allowed(i, same_host_only=same_host_images)}
+                              for i in e.images]} for e in found.pages],
+        "sitemaps": list(found.sitemaps), "skipped": found.skipped, "problem": found.problem,
+    }
+
+
+def sitemap_lines(report: dict) -> list[str]:
+    pages = report["pages"]
+    lines = [f"sitemap: {report['sitemap']} ({report['kind']})"]
+    if report["problem"]:
+        lines.append(f"problem: {report['problem']}")
+    if report["sitemaps"]:
+        lines.append(f"sitemaps: {len(report['sitemaps'])}")
+        lines += [f"  {u}" for u in report["sitemaps"]]
+    if pages or not report["sitemaps"]:
+        in_scope = sum(p["in_scope"] for p in pages)
+        lines.append(f"pages: {len(pages)} ({in_scope} in scope), images: {sum(len(p['images']) for p in pages)}")
+        for p in pages:
+            lines.append(f"  {p['url']}" + ("" if p["in_scope"] else "  (out of scope)"))
+            lines += [f"    image {i['url']}" + ("" if i["allowed"] else "  (excluded)") for i in p["images"]]
+    if report["skipped"]:
+        lines.append(f"skipped: {report['skipped']} entries that are not http(s) URLs")
     return lines

@@ -43,7 +43,8 @@ def install_stop_handlers(stop, *, hard_exit_code: int) -> None:
 
 
 def run_master(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str, int], *,
-               on_ready=None, should_abort=None, fresh: bool = False, tls=None, workers_pending=None) -> int:
+               on_ready=None, should_abort=None, fresh: bool = False, tls=None, workers_pending=None,
+               refresh: bool = False) -> int:
     from .master import Master
 
     def announce(address):
@@ -65,7 +66,7 @@ def run_master(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str,
     if said:
         log.info("%s", said)
     master = Master(cfg, key, listen, on_ready=announce, should_abort=should_abort, fresh=fresh, tls=tls,
-                    workers_pending=workers_pending,
+                    workers_pending=workers_pending, refresh=refresh,
                     progress=make_progress(live=CONSOLE.get("console") is not None, console=CONSOLE.get("console")))
     install_stop_handlers(master.request_stop, hard_exit_code=EXIT_INTERRUPTED)
     summary = master.run()
@@ -92,7 +93,7 @@ def _write_gallery(out: Path) -> None:
 
 def run_local(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str, int], *,
               workers: int, threads: int, verbosity: list[str], worker_main: Callable[[list[str]], int],
-              fresh: bool = False, tls=None) -> int:
+              fresh: bool = False, tls=None, refresh: bool = False) -> int:
     """A master in this process and `workers` worker processes connected over loopback TCP
     (over TLS when `tls` is given: the local workers trust exactly the master's certificate).
     worker_main is the command line's main(): what a forked worker runs."""
@@ -136,7 +137,8 @@ def run_local(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str, 
 
     try:
         code = run_master(cfg, key, key_source, listen, on_ready=start_workers, should_abort=all_workers_gone,
-                          fresh=fresh, tls=tls, workers_pending=lambda: any(p.poll() is None for p in procs))
+                          fresh=fresh, tls=tls, workers_pending=lambda: any(p.poll() is None for p in procs),
+                          refresh=refresh)
     finally:
         for p in procs:
             p.cancel()  # the master never listened (say, the crawl was finished already): they exit

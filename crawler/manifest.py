@@ -12,14 +12,15 @@ from .errors import StateWriteError
 
 FIELDS = ("url", "page", "source", "ok", "path", "bytes", "sha256", "content_type", "status", "error",
           "worker", "elapsed")
-"""The documented fields, in order; `final_url`, `reason`, `attempts`, `leases` and, for a
-copy of bytes stored earlier, `duplicate_of` follow them."""
+"""The documented fields, in order; `final_url`, `reason`, `attempts`, `leases`, `etag`,
+`last_modified`, `change` and, for a copy of bytes stored earlier, `duplicate_of` follow them."""
 
 
 def record(url: str, page: str | None, leases: int, result: dict | None, *, error: str | None = None,
-           reason: str | None = None, source: str | None = None) -> dict[str, Any]:
+           reason: str | None = None, source: str | None = None, change: str = "new") -> dict[str, Any]:
     """The manifest line for a task, from its result, or from a master-side failure.
-    `source`: how the image was found on its page (img, srcset, picture, ...)."""
+    `source`: how the image was found on its page (img, srcset, picture, ...); `change`: what
+    this run found against the last (refresh.CHANGES; a crawl's first answer is "new")."""
     r = result or {}
     rec = {
         "url": url,
@@ -38,6 +39,9 @@ def record(url: str, page: str | None, leases: int, result: dict | None, *, erro
         "reason": reason if reason is not None else r.get("reason"),
         "attempts": r.get("attempts", 1) if result else 0,  # HTTP requests by the worker that answered
         "leases": leases,                                  # times the task was handed out
+        "etag": r.get("etag"),                             # the validators a --refresh asks with
+        "last_modified": r.get("last_modified"),
+        "change": change,
     }
     if r.get("duplicate_of"):
         rec["duplicate_of"] = r["duplicate_of"]

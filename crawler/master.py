@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import extract, fetch, htmltree, httpopts, manifest, naming, retry, transport, urls
+from . import extract, fetch, htmltree, httpopts, manifest, naming, sitemap, transport, urls
+from . import refresh as refresh_
 from .parsing import PageParser
 from .state import Journal
 from .board import ResultInbox, Task, TaskBoard
@@ -29,6 +30,7 @@ from .pagequeue import PageQueue
 from .politeness import HostGate
 from .progress import LineProgress
 from .robots import MAX_ROBOTS_BYTES, Robots, origin_of
+from .sitemaps import CHILD, TOP, SitemapOutcome, SitemapPlan, sitemap_job
 from .workerwatch import WorkerWatch
 from .queues import Served, format_address, serve
 
@@ -74,6 +76,8 @@ class Summary:
     bytes: int = 0
     seconds: float = 0.0
     interrupted: bool = False
+    changes: Counter = field(default_factory=Counter)  # a refresh: change -> images (refresh.CHANGES)
+    sitemaps: str | None = None  # what sitemaps gave, in words (SitemapCounts.line)
 
     def lines(self) -> list[str]:
         rate = self.images_ok / self.seconds if self.seconds > 0 else 0.0
@@ -84,6 +88,10 @@ class Summary:
                f"images: {self.images_ok} ok, {failed} failed" + _reasons(self.images_failed),
                f"bytes: {self.bytes:,} ({self.bytes / 1e6:.1f} MB) in {self.seconds:.1f} s, "
                f"{rate:.1f} images/s, {self.bytes / 1e6 / max(self.seconds, 1e-9):.1f} MB/s"]
+        if self.sitemaps:
+            out.insert(1, self.sitemaps)
+        if self.changes:
+            out.append("refresh: " + ", ".join(f"{self.changes[c]} {c}" for c in refresh_.CHANGES if self.changes[c]))
         return out
 
 
@@ -95,18 +103,8 @@ def _reasons(counter: Counter) -> str:
 
 def fetch_with_retries(client, url: str, cfg: CrawlConfig, *, sleep=time.sleep) -> fetch.Page:
     """fetch_page, retried like image downloads are (connection errors, timeouts, 408, 429, 5xx)."""
-    attempt = 1
-    while True:
-        try:
-            return fetch.fetch_page(client, url, max_bytes=cfg.max_page_bytes, timeout=cfg.timeout)
-        except FetchError as exc:
-            wait = retry.wait_seconds(attempt, exc.retry_after) if retry.should_retry(exc.reason, exc.status) else None
-            if wait is None or attempt > cfg.retries:
-                raise
-            log.warning("retrying page %s in %.1f s after %s (attempt %d of %d)", url, wait, exc,
-                        attempt + 1, cfg.retries + 1)
-            sleep(wait)
-            attempt += 1
+    return fetch.with_retries(lambda: fetch.fetch_page(client, url, max_bytes=cfg.max_page_bytes, timeout=cfg.timeout),
+                              url, cfg.retries, sleep=sleep)
 
 
 def process_page(client, url: str, depth: int, cfg: CrawlConfig,
@@ -151,7 +149,8 @@ class Master:
     def __init__(self, cfg: CrawlConfig, authkey: bytes, listen: tuple[str, int], *,
                  on_ready: Callable[[tuple[str, int]], None] | None = None,
                  should_abort: Callable[[], str | None] | None = None, fresh: bool = False,
-                 progress=None, tls=None, workers_pending: Callable[[], bool] | None = None):
+                 progress=None, tls=None, workers_pending: Callable[[], bool] | None = None,
+                 refresh: bool = False):
         self.cfg = cfg
         self.authkey = authkey
         self.listen = listen
@@ -160,6 +159,8 @@ class Master:
         self.should_abort = should_abort
         self.workers_pending = workers_pending  # `crawler run`: are local workers still running?
         self.fresh = fresh
+        self.refresh = refresh  # --refresh: ask again for everything recorded (see refresh.py)
+        self.previous: refresh_.Previous | None = None  # while refreshing: the last run's lines
         self.progress = progress or LineProgress()
         self.already_finished = False
         self._started_wall = time.time()
@@ -171,6 +172,8 @@ class Master:
         self.board = TaskBoard(cfg.effective_lease_seconds, gate=HostGate(cfg.per_host, cfg.delay),
                                to_wire=self._wire)
         self.robots = Robots(cfg.user_agent, ignore=cfg.ignore_robots)
+        self.sitemap_plan = SitemapPlan(self.robots, enabled=cfg.sitemaps)
+        self._sitemaps = PageQueue()  # sitemaps to read (url, level), waiting per origin as pages do
         self._parked: defaultdict[str, list[Task]] = defaultdict(list)  # origin -> tasks awaiting robots.txt
         # the crawl's headers, cookies and CA bundle, for the master's requests and its workers'
         self.http = transport.Options(headers=cfg.headers, jar=httpopts.fill_jar(transport.new_jar(), list(cfg.cookies)),
@@ -187,6 +190,7 @@ class Master:
         self.summary = Summary()
         self.served: Served | None = None
         self._pages = PageQueue()
+        self._sitemaps_queued = 0  # sitemaps queued or read: they count against --max-pages
         self._seen_pages: set[str] = set()
         self._seen_images: set[str] = set()
         self._outstanding: dict[int, Task] = {}   # task id -> task, until its result is recorded
@@ -223,10 +227,13 @@ class Master:
         if not resuming:
             _set_aside_old_manifest(manifest_path)
         self._journal = Journal(journal_path, before_commit=self._flush_manifest)
-        if self._journal.get_meta("finished") == "1":
+        widened, self.previous = refresh_.begin(self._journal, self.cfg, manifest_path, refresh=self.refresh,
+                                                resuming=resuming)
+        if widened is None:
             self._count_manifest(manifest_path)
-            log.info("the crawl in %s already finished (%d images ok, %d failed); use --fresh to start over",
-                     out, self.summary.images_ok, sum(self.summary.images_failed.values()))
+            log.info("the crawl in %s already finished (%d images ok, %d failed); use --refresh to crawl it again "
+                     "for what changed, --fresh to start over", out, self.summary.images_ok,
+                     sum(self.summary.images_failed.values()))
             self.already_finished = True
             self._journal.close()
             return self.summary
@@ -235,8 +242,16 @@ class Master:
         self._manifest = manifest.ManifestWriter(manifest_path)
         self.served = serve(self.board, self.inbox, self.listen, self.authkey, tls=self.tls)
         log.info("master listening on %s", format_address(self.served.address))
+        before = (len(self._seen_pages), len(self._seen_images))
         for seed in self.cfg.seeds:
             self._add_page(seed, 0)
+        if widened:
+            self._offer_dropped(widened, before)
+        if self.previous is not None:  # every image the last run recorded, even one the journal lost
+            for url, page, source in self.previous.unseen(self._seen_images):
+                self._add_image(url, page, source)
+        for origin in dict.fromkeys(origin_of(seed) for seed in self.cfg.seeds):
+            self._want_sitemaps(origin)
         pool = ThreadPoolExecutor(self.cfg.page_threads, thread_name_prefix="page")
         self._parser = PageParser(self.cfg.page_processes)
         completed = False
@@ -262,6 +277,20 @@ class Master:
             self.summary.seconds = time.monotonic() - started
         return self.summary
 
+    def _offer_dropped(self, changed: list[str], before: tuple[int, int]) -> None:
+        """The limits changed: what the old ones left out is offered again under the new."""
+        for url, depth in self._journal.dropped_pages():
+            if depth <= self.cfg.max_depth and url not in self._seen_pages and self.scope.page_in_scope(url):
+                self._add_page(url, depth)
+        for url, page, source in self._journal.dropped_images():
+            if self.scope.image_allowed(url, same_host_only=self.cfg.same_host_images) and (
+                    source != sitemap.SOURCE or self._sitemap_page_in_crawl(page)):
+                self._add_image(url, page, source)
+        pages, images = len(self._seen_pages) - before[0], len(self._seen_images) - before[1]
+        log.info("the crawl's limits changed since its last run (%s): %s", "; ".join(changed),
+                 f"{pages} pages and {images} images newly in scope" if pages or images
+                 else "nothing newly in scope; nothing stored changes")
+
     def _state_failed(self, exc: StateWriteError) -> None:
         """The manifest or the journal cannot be written: stop, saying so in one line."""
         if self.exit_code != EXIT_STATE_UNWRITABLE:
@@ -276,7 +305,11 @@ class Master:
             if ok:
                 self._journal.commit()  # flushes the manifest first
                 if completed:  # only once everything it counts is on disk
-                    self._journal.set_meta("finished", "1")
+                    if self.previous is not None:
+                        self._end_refresh()
+                    self._journal.set_meta("finished", "1", refresh="0")
+                    if self.previous is not None:
+                        refresh_.drop_base(refresh_.base_path(self.cfg.out))
         except StateWriteError as exc:
             ok = False
             self._state_failed(exc)
@@ -286,6 +319,14 @@ class Master:
             self._manifest.close()  # lines the journal has not counted yet still help a resume
         except StateWriteError as exc:
             self._state_failed(exc)
+
+    def _end_refresh(self) -> None:
+        """One line per URL: what the last run recorded and this one did not answer joins
+        the manifest (atomically)."""
+        self._manifest.close()
+        carried = refresh_.finish(self.cfg.out / MANIFEST_NAME, refresh_.base_path(self.cfg.out))
+        if carried:
+            log.warning("kept %d line(s) of the last run for images this refresh did not ask for", carried)
 
     def _resume(self, manifest_path: Path) -> None:
         removed = manifest.repair(manifest_path)
@@ -303,13 +344,21 @@ class Master:
         self._seen_images = snap.image_urls | done_urls
         self._done_ids = snap.done_ids
         self._next_id = snap.next_id
+        self.sitemap_plan.seen |= snap.sitemaps_seen
+        self._sitemaps.extend(snap.sitemaps_queued)
+        self._sitemaps_queued = len(snap.sitemaps_seen)
         tasks = [Task(*row) for row in snap.open_tasks]
         for task in tasks:
             self._outstanding[task.id] = task
             self._admit(task)
-        log.info("resuming the crawl in %s: %d pages done, %d to fetch; %d images recorded, %d to download",
-                 self.cfg.out, snap.pages_done + snap.pages_failed, len(snap.pages_queued),
-                 len(snap.done_ids), len(tasks))
+        done = snap.pages_done + snap.pages_failed
+        if self.previous is not None and not done and not snap.done_ids:  # a refresh that starts now
+            log.info("refreshing the crawl in %s: %d pages to fetch again, %d images to ask again",
+                     self.cfg.out, len(snap.pages_queued), len(tasks))
+            return
+        log.info("resuming the %s in %s: %d pages done, %d to fetch; %d images recorded, %d to download",
+                 "crawl" if self.previous is None else "refresh of the crawl", self.cfg.out, done,
+                 len(snap.pages_queued), len(snap.done_ids), len(tasks))
 
     def _count_manifest(self, path: Path) -> set[str]:
         """Fill the summary from an existing manifest; return the URLs it records."""
@@ -318,6 +367,8 @@ class Master:
             return urls_done
         for rec in manifest.read(path):
             urls_done.add(rec.get("url"))
+            if self.previous is not None and rec.get("change") in refresh_.CHANGES:
+                self.summary.changes[rec["change"]] += 1
             if rec.get("ok"):
                 self.summary.images_ok += 1
                 self.summary.bytes += rec.get("bytes") or 0
@@ -343,6 +394,8 @@ class Master:
                 if isinstance(done, RobotsOutcome):
                     self._robots_in_flight -= 1
                     self._on_robots(done)
+                elif isinstance(done, SitemapOutcome):
+                    self._on_sitemap(done)
                 else:
                     self._on_page(done)
             self._dispatch(pool)
@@ -370,7 +423,8 @@ class Master:
                 return True
 
     def _crawl_done(self) -> bool:
-        return not self._pages and not self._jobs_in_flight and not self._page_results and not self._outstanding
+        return not self._pages and not self._sitemaps and not self._jobs_in_flight and not self._page_results \
+            and not self._outstanding
 
     def _dispatch(self, pool: ThreadPoolExecutor) -> None:
         """Start robots.txt and page fetches that robots.txt and the hosts' limits allow.
@@ -390,30 +444,40 @@ class Master:
             else:
                 self.robots.not_started(origin)
         budget = 256  # pages looked at per turn of the loop
-        waiting: dict[str, int] = {}  # host -> pages that could start but for its limits
-        for origin in self._pages.origins(budget):
-            host = urls.host_of(origin)
-            while self._jobs_in_flight < cap and budget and origin in self._pages:
-                budget -= 1
-                url, depth = self._pages.peek(origin)
-                verdict = self.robots.verdict(url)
-                if verdict is None:  # robots.txt not known yet: this origin waits, alone
-                    self._pages.park(origin)
-                    break
-                if verdict is False:
-                    self._pages.pop(origin)
-                    self._skip_page(url, depth)
-                    continue
-                if not self.board.try_start(host):
-                    waiting[host] = waiting.get(host, 0) + self._pages.waiting(origin)
-                    break  # the host's limits: its other origins find it full too, soon enough
-                self._pages.pop(origin)
-                self._jobs_in_flight += 1
-                pool.submit(self._page_job, url, depth, host)
-            if self._jobs_in_flight >= cap or not budget:
-                break
+        waiting: dict[str, int] = {}  # host -> pages and sitemaps that could start but for its limits
+        budget = self._dispatch_queue(pool, self._sitemaps, self._sitemap_job, self._skip_sitemap, budget, waiting)
+        self._dispatch_queue(pool, self._pages, self._page_job, self._skip_page, budget, waiting)
         free = cap - self._jobs_in_flight
         self.board.wait_for_pages({h: min(n, free) for h, n in waiting.items()} if free > 0 else {})
+
+    def _dispatch_queue(self, pool: ThreadPoolExecutor, queue: PageQueue, job, skip, budget: int,
+                        waiting: dict[str, int]) -> int:
+        """Start `job`s for the queue's URLs (pages or sitemaps) as robots.txt and the hosts'
+        limits allow; `skip` those robots.txt keeps us from; count in `waiting` those a host's
+        limits hold back. Returns the budget left."""
+        cap = self.cfg.page_threads
+        for origin in queue.origins(budget):
+            host = urls.host_of(origin)
+            while self._jobs_in_flight < cap and budget and origin in queue:
+                budget -= 1
+                url, depth = queue.peek(origin)
+                verdict = self.robots.verdict(url)
+                if verdict is None:  # robots.txt not known yet: this origin waits, alone
+                    queue.park(origin)
+                    break
+                if verdict is False:
+                    queue.pop(origin)
+                    skip(url, depth)
+                    continue
+                if not self.board.try_start(host):
+                    waiting[host] = waiting.get(host, 0) + queue.waiting(origin)
+                    break  # the host's limits: its other origins find it full too, soon enough
+                queue.pop(origin)
+                self._jobs_in_flight += 1
+                pool.submit(job, url, depth, host)
+            if self._jobs_in_flight >= cap or not budget:
+                break
+        return budget
 
     def _skip_page(self, url: str, depth: int) -> None:
         """A page robots.txt keeps us from: disallowed, or its origin given up."""
@@ -428,6 +492,11 @@ class Master:
         else:
             self.summary.pages_skipped[failure[0]] += 1
             log.info("not fetching page %s: its robots.txt could not be read", url)
+
+    def _skip_sitemap(self, url: str, level: int) -> None:
+        self._journal.sitemap_finished(url, level, ok=False)
+        failure = self.robots.failure(url)
+        log.info("not reading sitemap %s: %s", url, "robots.txt disallows it" if failure is None else failure[1])
 
     def _client(self):
         client = getattr(self._local, "client", None)
@@ -449,6 +518,14 @@ class Master:
                                                    parser=self._parser))
         finally:
             release()
+            self.inbox.wake()
+
+    def _sitemap_job(self, url: str, level: int, host: str) -> None:
+        try:
+            self._page_results.append(sitemap_job(self._client(), url, level, timeout=self.cfg.timeout,
+                                                  retries=self.cfg.retries))
+        finally:
+            self.board.finish(host)
             self.inbox.wake()
 
     def _robots_job(self, origin: str, host: str) -> None:
@@ -491,8 +568,11 @@ class Master:
                             "tried again later", outcome.origin, outcome.error)
                 return
         self._pages.unpark(outcome.origin)
+        self._sitemaps.unpark(outcome.origin)
         for task in self._parked.pop(outcome.origin, []):
             self._admit(task)
+        for url in self.sitemap_plan.settled(outcome.origin):
+            self._queue_sitemap(url, TOP)
 
     def _admit(self, task: Task) -> None:
         """Hand a task out if robots.txt allows it, record it if not, park it until we know."""
@@ -517,17 +597,74 @@ class Master:
             log.warning("page %s failed: %s", outcome.url, outcome.error)
             return
         self.summary.pages_ok += 1
+        self._want_sitemaps(origin_of(outcome.url))
         if outcome.image_itself:
             self._add_image(outcome.url, outcome.url, "page")
         for ref in outcome.images:
             if self.scope.image_allowed(ref.url, same_host_only=self.cfg.same_host_images):
                 self._add_image(ref.url, outcome.url, ref.source)
+            else:  # kept, for a later run with a wider scope
+                self._journal.image_dropped(ref.url, outcome.url, ref.source)
         if outcome.depth < self.cfg.max_depth:
             for link in outcome.links:
                 self._add_page(link, outcome.depth + 1)
+        else:
+            for link in outcome.links:
+                if link not in self._seen_pages:
+                    self._journal.page_dropped(link, outcome.depth + 1)
+
+    # -- sitemaps ------------------------------------------------------------------
+    def _want_sitemaps(self, origin: str) -> None:
+        for url in self.sitemap_plan.want(origin):
+            self._queue_sitemap(url, TOP)
+
+    def _queue_sitemap(self, url: str, level: int) -> None:
+        if self._pages_used() >= self.cfg.max_pages:
+            self._max_pages_reached()
+            return
+        self._sitemaps_queued += 1
+        self._sitemaps.append(url, level)
+        self._journal.sitemap_queued(url, level)
+
+    def _on_sitemap(self, outcome: SitemapOutcome) -> None:
+        """A sitemap's pages enter at depth 1, as a seed's links would; its images are taken
+        as the images of those pages, when the pages are in the crawl's scope and depth."""
+        self._journal.sitemap_finished(outcome.url, outcome.level, ok=not outcome.error)
+        self.sitemap_plan.record(outcome)
+        self.summary.sitemaps = self.sitemap_plan.counts.line()
+        if outcome.error:
+            return
+        for url in self.sitemap_plan.children(outcome):
+            self._queue_sitemap(url, CHILD)
+        for entry in outcome.sitemap.pages:
+            if self.cfg.max_depth >= 1:
+                self._add_page(entry.loc, 1)
+            elif entry.loc not in self._seen_pages:
+                self._journal.page_dropped(entry.loc, 1)
+            in_crawl = entry.images and self._sitemap_page_in_crawl(entry.loc)
+            for image in entry.images:
+                if in_crawl and self.scope.image_allowed(image, same_host_only=self.cfg.same_host_images):
+                    self._add_image(image, entry.loc, sitemap.SOURCE)
+                else:
+                    self._journal.image_dropped(image, entry.loc, sitemap.SOURCE)
+
+    def _sitemap_page_in_crawl(self, page: str | None) -> bool:
+        return bool(page) and self.cfg.max_depth >= 1 and self.scope.page_in_scope(page)
+
+    def _pages_used(self) -> int:
+        """Pages and sitemaps queued or fetched: what --max-pages counts."""
+        return len(self._seen_pages) + self._sitemaps_queued
+
+    def _max_pages_reached(self) -> None:
+        if not self._max_pages_warned:
+            self._max_pages_warned = True
+            log.warning("reached --max-pages %d; not following more links", self.cfg.max_pages)
 
     def _add_page(self, url: str, depth: int) -> None:
-        if url in self._seen_pages or not self.scope.page_in_scope(url):
+        if url in self._seen_pages:
+            return
+        if not self.scope.page_in_scope(url):
+            self._journal.page_dropped(url, depth)  # for a later run with a wider scope
             return
         host = urls.host_of(url)
         if self._pages_per_host[host] >= self.cfg.max_pages_per_host:
@@ -535,11 +672,11 @@ class Master:
                 self._pages_per_host[host] += 1  # warn once per host
                 log.warning("reached --max-pages-per-host %d on %s; not following more links there",
                             self.cfg.max_pages_per_host, host)
+            self._journal.page_dropped(url, depth)
             return
-        if len(self._seen_pages) >= self.cfg.max_pages:
-            if not self._max_pages_warned:
-                self._max_pages_warned = True
-                log.warning("reached --max-pages %d; not following more links", self.cfg.max_pages)
+        if self._pages_used() >= self.cfg.max_pages:
+            self._max_pages_reached()
+            self._journal.page_dropped(url, depth)
             return
         self._seen_pages.add(url)
         self._pages_per_host[host] += 1
@@ -563,7 +700,8 @@ class Master:
         """The task as it goes to a worker: plain data, with this crawl's limits."""
         return make_task(task.id, task.url, task.page, attempt=task.attempt, max_bytes=self.cfg.max_bytes,
                          timeout=self.cfg.timeout, retries=self.cfg.retries, accept=list(self.cfg.accept),
-                         min_bytes=self.cfg.min_bytes)
+                         min_bytes=self.cfg.min_bytes,
+                         refresh=self.previous.wire(task.url) if self.previous is not None else None)
 
     def _on_result(self, item) -> None:
         try:
@@ -583,6 +721,11 @@ class Master:
             return
         if result["url"] != task.url:
             log.warning("dropped a result whose URL does not match task %d", task_id)
+            self._refuse(item)
+            return
+        if result["ok"] and result["status"] == 304 and (
+                self.previous is None or self.previous.wire(task.url).get("stored") != result["path"]):
+            log.warning("dropped a 304 result for task %d that no conditional request asked for", task_id)
             self._refuse(item)
             return
         if result["ok"]:
@@ -622,13 +765,16 @@ class Master:
                 reason: str | None = None) -> None:
         rec = manifest.record(task.url, task.page, task.attempt, result, error=error, reason=reason,
                               source=task.source)
+        if self.previous is not None:
+            rec = refresh_.judge(rec, self.previous.get(task.url))
+            self.summary.changes[rec["change"]] += 1
         self._manifest.write(rec)
         del self._outstanding[task.id]
         self._done_ids.add(task.id)
         self._journal.task_done(task.id)
-        if rec["ok"]:
+        if result is not None and result["ok"]:  # this run's answer (a refresh's line may keep an older one)
             self.summary.images_ok += 1
-            self.summary.bytes += rec["bytes"] or 0
+            self.summary.bytes += result["bytes"]
         else:
             self.summary.images_failed[rec["reason"] or "error"] += 1
 

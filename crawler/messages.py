@@ -8,13 +8,18 @@ are ignored, missing optional keys take defaults.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
+
+from .naming import check_relative
 
 VERSION = 1
 
 MAX_URL_CHARS = 8192
 MAX_TEXT_CHARS = 2000
 MAX_PATH_CHARS = 1024
+_HEX = re.compile(r"[0-9a-f]{64}")
+MAX_VALIDATOR_CHARS = 1000  # an ETag or a Last-Modified (fetch.MAX_VALIDATOR_CHARS)
 
 # Result fields and the types they may have. `None` is allowed where listed.
 _RESULT_FIELDS: dict[str, tuple[type, ...]] = {
@@ -39,8 +44,10 @@ class InvalidMessage(ValueError):
 
 def make_task(task_id: int, url: str, page: str | None, *, attempt: int = 1,
               max_bytes: int, timeout: float, retries: int = 0, accept: list[str] | None = None,
-              min_bytes: int = 0) -> dict[str, Any]:
-    """A download task. `retries`, `accept` (image kinds) and `min_bytes` are optional on the wire."""
+              min_bytes: int = 0, refresh: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A download task. `retries`, `accept` (image kinds) and `min_bytes` are optional on the
+    wire; so is what a refresh knows of an image stored before (`refresh.Previous.wire`:
+    `etag`, `last_modified`, `stored`, `own`)."""
     task = {"v": VERSION, "kind": "task", "id": task_id, "url": url, "page": page,
             "attempt": attempt, "max_bytes": max_bytes, "timeout": timeout}
     if retries:
@@ -49,6 +56,8 @@ def make_task(task_id: int, url: str, page: str | None, *, attempt: int = 1,
         task["accept"] = list(accept)
     if min_bytes:
         task["min_bytes"] = min_bytes
+    if refresh:
+        task.update(refresh)
     return task
 
 
@@ -73,7 +82,30 @@ def validate_task(item: Any) -> dict[str, Any]:
     if accept is not None and (not isinstance(accept, list) or len(accept) > 20
                                or not all(isinstance(k, str) and len(k) < 10 for k in accept)):
         raise InvalidMessage(f"field 'accept' is {_describe(accept)}")
+    for key in ("etag", "last_modified"):
+        _check_validator(item, key)
+    stored = item.get("stored")
+    if stored is not None:
+        if not isinstance(stored, str) or len(stored) > MAX_PATH_CHARS:
+            raise InvalidMessage(f"field 'stored' is {_describe(stored)}")
+        try:
+            check_relative(stored)
+        except ValueError:
+            raise InvalidMessage(f"field 'stored' is not a path inside the downloads folder: {stored[:200]!r}") from None
+    if not isinstance(item.get("own", False), bool):
+        raise InvalidMessage(f"field 'own' is {_describe(item['own'])}")
+    sha = item.get("stored_sha256")
+    if sha is not None and (not isinstance(sha, str) or len(sha) != 64 or not _HEX.fullmatch(sha)):
+        raise InvalidMessage(f"field 'stored_sha256' is {_describe(sha)}")
     return item
+
+
+def _check_validator(item: dict, key: str) -> None:
+    """An ETag or Last-Modified: printable text of a sane length (it goes into a header)."""
+    value = item.get(key)
+    if value is not None and (not isinstance(value, str) or not value or len(value) > MAX_VALIDATOR_CHARS
+                              or not value.isprintable()):
+        raise InvalidMessage(f"field {key!r} is {_describe(value)}")
 
 
 def make_result(task: dict[str, Any], *, ok: bool, worker: str, elapsed: float,
@@ -81,13 +113,20 @@ def make_result(task: dict[str, Any], *, ok: bool, worker: str, elapsed: float,
                 sha256: str | None = None, content_type: str | None = None,
                 status: int | None = None, error: str | None = None,
                 reason: str | None = None, attempts: int = 1,
-                duplicate_of: str | None = None) -> dict[str, Any]:
+                duplicate_of: str | None = None, etag: str | None = None,
+                last_modified: str | None = None) -> dict[str, Any]:
+    """A download's result. An ok result with status 304 (a conditional request's "not
+    modified") has the stored file's path and no checksum: the master has the rest."""
     result = {"v": VERSION, "kind": "result", "id": task["id"], "url": task["url"],
               "final_url": final_url, "ok": ok, "path": path, "bytes": nbytes, "sha256": sha256,
               "content_type": content_type, "status": status, "error": error, "reason": reason,
               "worker": worker, "elapsed": round(float(elapsed), 4), "attempts": attempts}
     if duplicate_of:
         result["duplicate_of"] = duplicate_of
+    if etag:
+        result["etag"] = etag
+    if last_modified:
+        result["last_modified"] = last_modified
     return result
 
 
@@ -120,8 +159,10 @@ def validate_result(item: Any) -> dict[str, Any]:
     dup = item.get("duplicate_of")
     if dup is not None and (not isinstance(dup, str) or not dup or len(dup) > MAX_PATH_CHARS):
         raise InvalidMessage(f"result field 'duplicate_of' is {_describe(dup)}")
+    for key in ("etag", "last_modified"):
+        _check_validator(item, key)
     if item["ok"]:
-        if not item["path"] or not item["sha256"] or len(item["sha256"]) != 64:
+        if not item["path"] or (item["status"] != 304 and (not item["sha256"] or len(item["sha256"]) != 64)):
             raise InvalidMessage("an ok result needs a path and a sha256")
         if len(item["path"]) > MAX_PATH_CHARS:
             raise InvalidMessage("result path is too long")

@@ -24,6 +24,7 @@ from typing import Any, Iterable
 from urllib.parse import quote, urlsplit
 
 from . import imagetype, manifest, naming, urls
+from .refresh import CHANGES, NEW, UPDATED
 from .errors import ConfigError
 
 MANIFEST = "manifest.jsonl"
@@ -61,6 +62,7 @@ class Image:
     kind: str
     duplicate_of: str | None  # validated path of the first copy, when this is a duplicate
     exists: bool
+    change: str | None = None  # what the last run found (the manifest's `change`)
 
 
 @dataclass
@@ -84,6 +86,15 @@ class Report:
     examples: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # reason -> (url, error)
     images: list[Image] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    changes: Counter = field(default_factory=Counter)        # the manifest's `change` -> images
+
+    @property
+    def refreshed(self) -> bool:
+        """Is this the manifest of a --refresh (some line is other than `new`)?"""
+        return any(c != NEW for c in self.changes)
+
+    def changes_text(self) -> str:
+        return ", ".join(f"{self.changes[c]} {c}" for c in CHANGES if self.changes[c])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -114,6 +125,9 @@ def _summarize(out: Path, records: Iterable[Any]) -> Report:
         page = rec.get("page") if isinstance(rec.get("page"), str) else None
         host = host_of(url)
         rep.by_host[host] += 1
+        change = rec.get("change") if rec.get("change") in CHANGES else None
+        if change:
+            rep.changes[change] += 1
         if rec.get("ok") is True:
             rep.ok += 1
             rep.ok_by_host[host] += 1
@@ -141,7 +155,7 @@ def _summarize(out: Path, records: Iterable[Any]) -> Report:
             rep.by_type[kind] += 1
             rep.images.append(Image(url=url, page=page, host=host, path=shown, raw_path=raw_path,
                                     bytes=nbytes, kind=kind, duplicate_of=dup if dup_raw else None,
-                                    exists=exists))
+                                    exists=exists, change=change))
         else:
             rep.failed += 1
             rep.failed_by_host[host] += 1
@@ -246,6 +260,8 @@ def summary_lines(report: Report) -> list[str]:
     lines.append(f"bytes: {r.bytes} ({human_bytes(r.bytes)}), stored {r.unique_bytes} "
                  f"({human_bytes(r.unique_bytes)})")
     lines.append(f"duplicates: {r.duplicates}")
+    if r.refreshed:
+        lines.append(f"last refresh: {r.changes_text()}")
     if r.by_host:
         lines.append(f"by host ({len(r.by_host)}):")
         hosts = sorted(r.by_host.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -335,6 +351,7 @@ figcaption{font-size:12px;margin-top:4px;word-break:break-all}
 figcaption .url{display:block;max-height:3.2em;overflow:hidden}
 .dup{color:var(--muted);font-style:italic}
 .missing{color:var(--bad)}
+.change{font-weight:bold;color:#fff;border-radius:3px;padding:0 .3rem}.change.new{background:#2a7d2a}.change.updated{background:#a66a00}
 table{border-collapse:collapse;width:100%;font-size:12px}
 th,td{border:1px solid var(--line);padding:3px 6px;text-align:left;vertical-align:top;word-break:break-all}
 th{background:var(--card)}
@@ -400,7 +417,7 @@ def _render_page(rep: Report, chunk: list[Image], n: int, pages: int, shown: int
             count = per_page[(host, key)]
             parts.append(f'<details class="page" open><summary>{_url_link(img.page) if img.page else "(unknown page)"} '
                          f'<span class="muted">({count})</span></summary><div class="grid">\n')
-        parts.append(_thumb(img))
+        parts.append(_thumb(img, rep.refreshed))
     if host is not None:
         parts.append("</div></details>\n</section>\n")
     parts.append(_failures(rep, n))
@@ -415,6 +432,8 @@ def _header(rep: Report, title: str, n: int, pages: int, shown: int, per_page: i
     stats = [f"{rep.total} images", f"{rep.ok} ok", f"{rep.failed} failed",
              f"{human_bytes(rep.bytes)} ({rep.bytes} bytes)", f"{rep.duplicates} duplicates",
              f"{len(rep.by_host)} hosts"]
+    if rep.refreshed:
+        stats.append(f"last refresh: {rep.changes_text()}")
     if rep.unsafe_paths:
         stats.append(f"{rep.unsafe_paths} with unsafe paths (not shown)")
     if rep.missing_files:
@@ -445,11 +464,13 @@ def _pager(n: int, pages: int) -> str:
     return '<nav class="pager">' + "".join(items) + "</nav>\n"
 
 
-def _thumb(img: Image) -> str:
+def _thumb(img: Image, refreshed: bool = False) -> str:
     assert img.path is not None
     src = _e(href_for(img.path))
     name = img.url.rsplit("/", 1)[-1] or img.url
     extra = ""
+    if refreshed and img.change in (NEW, UPDATED):  # after a refresh, what it brought stands out
+        extra += f'<span class="change {img.change}">{img.change}</span><br>'
     if img.duplicate_of:
         extra += f'<span class="dup">duplicate of {_e(img.duplicate_of)}</span><br>'
     if not img.exists:

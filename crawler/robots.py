@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 from protego import Protego
 
+from .urls import normalize_url
+
 MAX_TRIES = 4
 RETRY_SECONDS = 5.0
 RETRY_AFTER_RANGE = (1.0, 60.0)  # a server's Retry-After is honoured within these bounds
@@ -71,6 +73,22 @@ class Robots:
         if entry is None or entry.state != GIVEN_UP:
             return None
         return entry.reason, entry.error
+
+    def sitemaps(self, origin: str) -> list[str] | None:
+        """The sitemaps origin's robots.txt names (`Sitemap:` lines, resolved): None while its
+        robots.txt is not known (asking starts its fetch, as `verdict` does); [] when it names
+        none, is missing or ignored, or the origin was given up (see `given_up`)."""
+        if self.ignore:
+            return []
+        entry = self._origins.get(origin)
+        if entry is None or entry.state in (UNKNOWN, PENDING, DEFERRED):
+            if entry is None:
+                self._origins[origin] = _Origin()
+            return None
+        if entry.parser is None:
+            return []
+        found = (normalize_url(s, base=origin + "/robots.txt") for s in entry.parser.sitemaps)
+        return list(dict.fromkeys(u for u in found if u is not None))
 
     def due(self) -> list[str]:
         """Origins whose robots.txt should be fetched now; they become pending."""

@@ -93,20 +93,26 @@ class AtomicFile:
             fd, self._fd = self._fd, -1
             os.close(fd)
 
-    def commit(self, fallback: Callable[[], str] | None = None) -> str:
+    def commit(self, fallback: Callable[[], str] | None = None, *, keep_same: bool = False) -> str:
         """Put the file in place; return the path it is stored under.
 
-        Without `fallback`, whatever is at the path is replaced. With it, different bytes
-        at the path are never replaced (two URLs may share a plain path: see naming): ours
-        go to `fallback()` instead; and the same bytes at the path are kept (`self.kept`).
-        A symlink or anything else that is not a regular file is replaced, as ever.
+        Without `fallback`, whatever is at the path is replaced (atomically: a reader sees
+        the old bytes or the new, never a mix); with `keep_same` too, the same bytes there
+        are kept as they are (`self.kept`; a refresh that finds them so). With `fallback`,
+        different bytes at the path are never replaced (two URLs may share a plain path: see
+        naming): ours go to `fallback()` instead; and the same bytes at the path are kept
+        (`self.kept`). A symlink or anything else that is not a regular file is replaced, as ever.
         """
         try:
             self._close_file()
             if self._dir_fd < 0:
                 verify_inside(self._root, self._dir_path)  # no folder on the way swapped meanwhile
             if fallback is None:
-                self._rename(self._name)
+                if keep_same and self._holds_these_bytes(self._name):
+                    self.kept = True
+                    self._unlink(self._tmp)
+                else:
+                    self._rename(self._name)
                 return self.rel
             try:  # a hard link fails where a name exists, atomically: no other writer slips in
                 if self._dir_fd >= 0:

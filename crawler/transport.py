@@ -331,15 +331,19 @@ class Transport:
         self._ours = {"User-Agent": user_agent, "Accept-Encoding": ACCEPT_ENCODING}
         self._user = dict(options.headers)
 
-    def get(self, url: str, accept: str, timeout: float, *, user_headers: bool = True) -> Response:
+    def get(self, url: str, accept: str, timeout: float, *, user_headers: bool = True,
+            extra: dict[str, str] | None = None) -> Response:
         """Send a GET for url and read the status line and headers; the body waits to be
-        streamed. Raises UnsupportedURL, netguard.BlockedAddressError, or what requests
-        raises (requests.RequestException and its kin)."""
+        streamed. `extra`: headers of this request alone (a conditional request's). Raises
+        UnsupportedURL, netguard.BlockedAddressError, or what requests raises
+        (requests.RequestException and its kin)."""
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https") or not parts.hostname:
             raise UnsupportedURL(f"not an http(s) URL: {url[:200]}")
         headers = {**self._ours, "Accept": accept, **self._user} if user_headers else {**self._ours, "Accept": accept}
+        if extra:
+            headers.update(extra)
         # PreparedRequest.prepare's steps; the cookie step only with cookies in the jar (an
         # empty jar costs a MockRequest and a locked walk per request for no header)
         request = PreparedRequest()

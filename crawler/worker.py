@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import contentindex, fetch, httpopts, imagetype, naming, retry, storage, transport, urls
+from . import contentindex, fetch, httpopts, imagetype, naming, refresh, retry, storage, transport, urls
 from .concurrency import DownloadGate
 from .config import EXIT_INTERRUPTED, EXIT_KEY_REFUSED, EXIT_TLS, EXIT_UNREACHABLE, EXIT_WORKER_FAULT, WorkerConfig
 from .errors import ConnectError, CrawlerError, FetchError, FilteredError, NotAnImageError
@@ -92,8 +92,16 @@ def download(task: dict, cfg: WorkerConfig, client, *, sleep=time.sleep) -> dict
 def _download_once(task: dict, cfg: WorkerConfig, client, start: float, attempt: int) -> dict:
     max_bytes = min(task["max_bytes"], cfg.max_bytes)
     timeout = min(float(task["timeout"]), cfg.timeout)
-    with fetch.open_body(client, task["url"], max_bytes=max_bytes, timeout=timeout,
-                         accept="image/*,*/*;q=0.8") as body:
+    # a refresh asks with the validators of the file stored before, if this worker holds it
+    held = "stored" in task and refresh.holds(cfg.out, task)
+    with fetch.open_body(client, task["url"], max_bytes=max_bytes, timeout=timeout, accept="image/*,*/*;q=0.8",
+                         etag=task.get("etag") if held else None,
+                         last_modified=task.get("last_modified") if held else None) as body:
+        if body.not_modified:  # the file held is current: no body came
+            return make_result(task, ok=True, worker=cfg.name, elapsed=time.perf_counter() - start,
+                               final_url=body.final_url, path=task["stored"], content_type=body.content_type,
+                               status=body.status, attempts=attempt, etag=body.etag,
+                               last_modified=body.last_modified)
         kind, why = imagetype.is_image(body.head, body.content_type)
         if kind is None:
             raise NotAnImageError(why or "not an image", status=body.status, final_url=body.final_url)
@@ -102,7 +110,9 @@ def _download_once(task: dict, cfg: WorkerConfig, client, start: float, attempt:
             raise FilteredError(f"type {kind} is not accepted (--accept {','.join(accept)})",
                                 status=body.status, final_url=body.final_url)
         rel = naming.relative_path(task["url"], kind)
-        out = storage.AtomicFile(cfg.out, rel)
+        # new bytes of an image stored before replace its own file, atomically (refresh.replace_target)
+        target = refresh.replace_target(task, rel, naming.hashed_path(task["url"], kind)) if held else None
+        out = storage.AtomicFile(cfg.out, target or rel)
         try:
             out.write(body.head)
             for chunk in body.rest():
@@ -111,18 +121,23 @@ def _download_once(task: dict, cfg: WorkerConfig, client, start: float, attempt:
                 raise FilteredError(f"{out.size} bytes is below --min-bytes {task['min_bytes']}",
                                     status=body.status, final_url=body.final_url)
             sha = out.sha256.hexdigest()
-            # http://h/a.jpg and https://h/a.jpg share a path: other bytes there are not replaced
-            rel = out.commit(fallback=lambda: naming.hashed_path(task["url"], kind))
+            if target:
+                rel = out.commit(keep_same=True)
+            else:  # http://h/a.jpg and https://h/a.jpg share a path: other bytes there are not replaced
+                rel = out.commit(fallback=lambda: naming.hashed_path(task["url"], kind))
         except BaseException:
             out.abort()
             raise
         first = None
         if not out.kept:  # kept: these very bytes were at our path already, stored for another URL
+            site = urlsplit(task["url"]).hostname or ""
+            if target and task.get("stored_sha256"):  # the old bytes are no longer there
+                contentindex.release(cfg.out, site, task["stored_sha256"], target)
             # Claimed once committed, so that a copy the content index names is on disk: claimed
             # before, another worker with the same bytes could find the first copy missing (still
             # being renamed into place) and keep its own as well.
             try:
-                first = contentindex.claim(cfg.out, urlsplit(task["url"]).hostname or "", sha, rel)
+                first = contentindex.claim(cfg.out, site, sha, rel)
             except BaseException:
                 with contextlib.suppress(CrawlerError):
                     storage.remove_stored(cfg.out, rel)
@@ -132,7 +147,7 @@ def _download_once(task: dict, cfg: WorkerConfig, client, start: float, attempt:
         return make_result(task, ok=True, worker=cfg.name, elapsed=time.perf_counter() - start,
                            final_url=body.final_url, path=first or rel, nbytes=out.size, sha256=sha,
                            content_type=body.content_type, status=body.status, attempts=attempt,
-                           duplicate_of=first)
+                           duplicate_of=first, etag=body.etag, last_modified=body.last_modified)
 
 
 class Worker:

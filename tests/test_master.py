@@ -23,7 +23,7 @@ def test_a_page_done_starts_the_pages_it_found_without_waiting_a_turn(tmp_path, 
     server.add("/a.html", b'<a href="/b.html">b</a>', headers=html)
     server.add("/b.html", b"<p>the end</p>", headers=html)
     cfg = CrawlConfig(seeds=(server.base + "/",), out=tmp_path / "out", page_threads=1, allow_private=True,
-                      retries=0)
+                      retries=0, sitemaps=False)
     started = time.monotonic()
     summary = Master(cfg, b"master-loop-test-key-0123456789abc", ("127.0.0.1", 0)).run()
     took = time.monotonic() - started

@@ -135,6 +135,28 @@ def test_summary_top_hosts_examples_and_odd_lines(tmp_path):
     assert "unreadable manifest lines: 2" in lines
 
 
+def test_after_a_refresh_the_summary_counts_changes_and_the_gallery_marks_new_and_updated(tmp_path):
+    items = [_ok("http://a.example/new.png", None, "a.example/new.png", CAT, "image/png", change="new"),
+             _ok("http://a.example/upd.jpg", None, "a.example/upd.jpg", DOG, "image/jpeg", change="updated"),
+             _ok("http://a.example/same.gif", None, "a.example/same.gif", BIRD, "image/gif", change="unchanged"),
+             _fail("http://a.example/gone.png", None, "http-status", "HTTP 404 Not Found", 404)]
+    items[3][0]["change"] = "gone"
+    out = write_crawl(tmp_path / "out", items)
+    rep = report.build_report(out)
+    assert "last refresh: 1 new, 1 updated, 1 unchanged, 1 gone" in report.summary_lines(rep)
+    page = report.write_gallery(out, rep).read_text()
+    assert "last refresh: 1 new, 1 updated, 1 unchanged, 1 gone" in page
+    marks = re.findall(r'<span class="change (\w+)">\w+</span><br><span class="muted">[^<]*</span></figcaption>'
+                       r'</figure>', page)
+    assert sorted(marks) == ["new", "updated"]
+    # a first crawl (every line new) marks nothing: the marks are for what a refresh brought
+    first = write_crawl(tmp_path / "first", [_ok("http://a.example/a.png", None, "a.example/a.png", CAT,
+                                                 "image/png", change="new")])
+    rep = report.build_report(first)
+    assert not any("refresh" in line for line in report.summary_lines(rep))
+    assert 'class="change' not in report.write_gallery(first, rep).read_text()
+
+
 def test_missing_manifest_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="manifest"):
         report.build_report(tmp_path)
