@@ -156,7 +156,6 @@ class Worker:
         self._handback: list[int] = []  # ids of tasks a local fault kept from being done, to give back
         self._internal_streak = 0
         self._last_contact = 0.0  # when this worker last called the master
-        self._exchange_supported = True  # until an older master says it has no `exchange`
         # until the master says otherwise, no private address is reachable
         self.policy = NetPolicy()
         # this worker's proxy and trust store; the crawl's headers, cookies and CA bundle
@@ -426,29 +425,17 @@ class Worker:
         return False
 
     def _deliver_and_lease(self, batch: list[dict], want: int, wait: float, idle: int) -> list:
-        """Deliver a batch of results and lease up to `want` tasks in one call (`exchange`),
-        or in two calls to a master that predates it. Returns the tasks accepted."""
+        """Deliver a batch of results and lease up to `want` tasks in one call (`exchange`).
+        Returns the tasks accepted."""
         self._last_contact = time.monotonic()
-        if self._exchange_supported:
-            self.stats.calls += 1
-            try:
-                reply = self.link.tasks.exchange(self.cfg.name, batch, want, wait, idle)
-            except AttributeError:  # "not in exposed": an older master
-                log.info("the master has no exchange call; delivering and leasing in two calls")
-                self._exchange_supported = False
-            else:
-                if not isinstance(reply, dict):
-                    log.warning("dropped a reply from the master that is not a dict")
-                    return []
-                if batch and reply.get("accepted") is True:
-                    self._delivered(batch)
-                return self._accept(reply.get("tasks"))
-        if batch:
-            self._deliver(batch)
-        if not want:
-            return []
         self.stats.calls += 1
-        return self._accept(self.link.tasks.get_many(self.cfg.name, want, wait, idle))
+        reply = self.link.tasks.exchange(self.cfg.name, batch, want, wait, idle)
+        if not isinstance(reply, dict):
+            log.warning("dropped a reply from the master that is not a dict")
+            return []
+        if batch and reply.get("accepted") is True:
+            self._delivered(batch)
+        return self._accept(reply.get("tasks"))
 
     def _deliver(self, batch: list[dict]) -> bool:
         """put_many: False when the master's inbox refused the batch (kept for later)."""
@@ -510,8 +497,6 @@ class Worker:
             self.link.tasks.stopped(self.cfg.name, self.error)
         except (OSError, EOFError):
             pass  # the master has gone: it learns nothing, loses nothing
-        except Exception as exc:  # an older master without the call
-            log.debug("could not tell the master why this worker stops: %s", _why(exc))
 
     def _wait_activity(self, seconds: float = IDLE_WAIT) -> None:
         self._activity.wait(seconds)

@@ -185,30 +185,13 @@ def test_the_manager_works_under_the_spawn_start_method():
         p.join(10)
 
 
-def _serve_without_exchange(board, inbox):
-    """A master from before `exchange`: the same queues, served without that call."""
-    from multiprocessing import managers
-
-    class OlderManager(managers.BaseManager):
-        pass
-
-    OlderManager.register("get_task_queue", callable=queues._get_task_queue,
-                          exposed=tuple(m for m in queues.TASK_QUEUE_METHODS if m != "exchange"))
-    OlderManager.register("get_result_queue", callable=queues._get_result_queue, exposed=queues.RESULT_QUEUE_METHODS)
-    queues._served.update(tasks=board, results=inbox)
-    server = OlderManager(address=("127.0.0.1", 0), authkey=KEY, serializer=queues.SERIALIZER).get_server()
-    threading.Thread(target=queues._serve_forever, args=(server,), daemon=True).start()
-    return queues.Served(server)
-
-
-@pytest.mark.parametrize("older_master", [False, True], ids=["exchange", "older-master"])
-def test_worker_delivers_and_leases_in_one_call_or_two_with_an_older_master(older_master, tmp_path):
+def test_worker_delivers_and_leases_in_one_call(tmp_path):
     from crawler.config import WorkerConfig
     from crawler.worker import Worker
     board, inbox = TaskBoard(30), ResultInbox()
     board.results = inbox
     board.add_many([Task(i, f"http://h/{i}.jpg", None) for i in (1, 2, 3)])
-    s = _serve_without_exchange(board, inbox) if older_master else serve(board, inbox, ("127.0.0.1", 0), KEY)
+    s = serve(board, inbox, ("127.0.0.1", 0), KEY)
     worker = Worker(WorkerConfig(s.address, out=tmp_path, name="w1"), KEY)
     try:
         def client():
@@ -223,8 +206,7 @@ def test_worker_delivers_and_leases_in_one_call_or_two_with_an_older_master(olde
         assert first == [1, 2] and second == [3]
         assert [r["id"] for r in inbox.drain()] == [1]
         assert worker._outbox == []  # delivered, so no longer kept for a resend
-        assert worker._exchange_supported is (not older_master)
-        assert worker.stats.calls == (4 if older_master else 2)
+        assert worker.stats.calls == 2
     finally:
         s.stop()
 
