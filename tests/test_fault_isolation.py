@@ -156,6 +156,7 @@ def test_a_worker_whose_downloads_keep_failing_with_internal_errors_stops_and_ha
     from crawler.board import ResultInbox, Task, TaskBoard
     from crawler.config import WorkerConfig
     from crawler.queues import serve
+    from crawler.worker import imagedownload
 
     key = KEY["CRAWLER_AUTHKEY"].encode()
     board = TaskBoard(60)
@@ -166,7 +167,7 @@ def test_a_worker_whose_downloads_keep_failing_with_internal_errors_stops_and_ha
     def broken(*args, **kwargs):
         raise RuntimeError("a bug, or a sick interpreter")
 
-    monkeypatch.setattr(worker_mod, "_download_once", broken)
+    monkeypatch.setattr(imagedownload, "_download_once", broken)
     w = worker_mod.Worker(WorkerConfig(served.address, out=tmp_path, threads=4, name="w1"), key)
     done = threading.Event()
     threading.Thread(target=lambda: (w.run(), done.set()), daemon=True).start()

@@ -185,46 +185,29 @@ def test_the_manager_works_under_the_spawn_start_method():
         p.join(10)
 
 
-def _serve_without_exchange(board, inbox):
-    """A master from before `exchange`: the same queues, served without that call."""
-    from multiprocessing import managers
-
-    class OlderManager(managers.BaseManager):
-        pass
-
-    OlderManager.register("get_task_queue", callable=queues._get_task_queue,
-                          exposed=tuple(m for m in queues.TASK_QUEUE_METHODS if m != "exchange"))
-    OlderManager.register("get_result_queue", callable=queues._get_result_queue, exposed=queues.RESULT_QUEUE_METHODS)
-    queues._served.update(tasks=board, results=inbox)
-    server = OlderManager(address=("127.0.0.1", 0), authkey=KEY, serializer=queues.SERIALIZER).get_server()
-    threading.Thread(target=queues._serve_forever, args=(server,), daemon=True).start()
-    return queues.Served(server)
-
-
-@pytest.mark.parametrize("older_master", [False, True], ids=["exchange", "older-master"])
-def test_worker_delivers_and_leases_in_one_call_or_two_with_an_older_master(older_master, tmp_path):
+def test_worker_delivers_and_leases_in_one_call(tmp_path):
     from crawler.config import WorkerConfig
     from crawler.worker import Worker
     board, inbox = TaskBoard(30), ResultInbox()
     board.results = inbox
     board.add_many([Task(i, f"http://h/{i}.jpg", None) for i in (1, 2, 3)])
-    s = _serve_without_exchange(board, inbox) if older_master else serve(board, inbox, ("127.0.0.1", 0), KEY)
+    s = serve(board, inbox, ("127.0.0.1", 0), KEY)
     worker = Worker(WorkerConfig(s.address, out=tmp_path, name="w1"), KEY)
     try:
         def client():
             worker.link.connect()
-            first = worker._deliver_and_lease([], 2, 0, 2)
-            worker._outbox.append({"kind": "result", "id": first[0]["id"]})
-            second = worker._deliver_and_lease(list(worker._outbox), 5, 0, 5)
+            first = worker.session._deliver_and_lease([], 2, 0, 2)
+            worker.outbox.started()
+            worker.outbox.hand_in({"kind": "result", "id": first[0]["id"]})
+            second = worker.session._deliver_and_lease(list(worker.outbox.results), 5, 0, 5)
             worker.link.reset()
             return [t["id"] for t in first], [t["id"] for t in second]
 
         first, second = in_thread(client)
         assert first == [1, 2] and second == [3]
         assert [r["id"] for r in inbox.drain()] == [1]
-        assert worker._outbox == []  # delivered, so no longer kept for a resend
-        assert worker._exchange_supported is (not older_master)
-        assert worker.stats.calls == (4 if older_master else 2)
+        assert worker.outbox.results == []  # delivered, so no longer kept for a resend
+        assert worker.stats.calls == 2
     finally:
         s.stop()
 
@@ -245,12 +228,12 @@ def test_a_finishing_worker_keeps_refused_results_and_does_not_hammer_the_master
         tasks = None
 
     worker = Worker(WorkerConfig(("127.0.0.1", 1), out=tmp_path, name="w1"), KEY, link=Link())
-    worker._finished = True
-    worker._outbox.append({"kind": "result", "id": 1})
+    worker.session.finished = True
+    worker.outbox.results.append({"kind": "result", "id": 1})
     start = time.monotonic()
-    assert worker._exchange() is False  # not done: a result is still to be delivered
+    assert worker.session.exchange() is False  # not done: a result is still to be delivered
     assert FullInbox.calls == 1 and time.monotonic() - start >= POLL_WAIT * 0.9
-    assert worker._outbox == [{"kind": "result", "id": 1}]
+    assert worker.outbox.results == [{"kind": "result", "id": 1}]
 
 
 def test_results_gather_while_leased_tasks_wait_here_then_go_out_in_one_call(tmp_path):
@@ -272,32 +255,30 @@ def test_results_gather_while_leased_tasks_wait_here_then_go_out_in_one_call(tmp
         results = None
 
     worker = Worker(WorkerConfig(("127.0.0.1", 1), out=tmp_path, threads=8, name="w1"), KEY, link=Link())
-    worker._gate.estimator.observe("h", 0.0005, 0.00045)  # a near server: 2 downloads at once
-    assert worker._gate.limit == 2
+    worker.downloaders.gate.estimator.observe("h", 0.0005, 0.00045)  # a near server: 2 downloads at once
+    assert worker.downloaders.gate.limit == 2
 
     def finished(task_id):  # what a download thread does with a result
-        if not worker._outbox:
-            worker._outbox_since = time.monotonic()
-        worker._outbox.append({"kind": "result", "id": task_id})
-        worker._activity.set()
+        worker.outbox.started()
+        worker.outbox.hand_in({"kind": "result", "id": task_id})
 
-    worker._local.put({"id": 7})
-    worker._local.put({"id": 8})  # leased, waiting for a thread
+    worker.downloaders.queue.put({"id": 7})
+    worker.downloaders.queue.put({"id": 8})  # leased, waiting for a thread
     finished(6)
-    assert worker._exchange() is False
-    assert Tasks.calls == [] and len(worker._outbox) == 1  # kept: the queue still feeds both threads
-    worker._local.get_nowait()
+    assert worker.session.exchange() is False
+    assert Tasks.calls == [] and len(worker.outbox) == 1  # kept: the queue still feeds both threads
+    worker.downloaders.queue.get_nowait()
     finished(7)
-    worker._local.get_nowait()  # the queue ran dry: both results go, and 4 tasks are asked for
-    assert worker._exchange() is False
-    assert Tasks.calls == [(2, 4)] and worker._outbox == []
+    worker.downloaders.queue.get_nowait()  # the queue ran dry: both results go, and 4 tasks are asked for
+    assert worker.session.exchange() is False
+    assert Tasks.calls == [(2, 4)] and worker.outbox.results == []
 
     # a result is not kept longer than RESULT_HOLD, however full the queue
-    worker._local.put({"id": 9})
-    worker._local.put({"id": 10})
+    worker.downloaders.queue.put({"id": 9})
+    worker.downloaders.queue.put({"id": 10})
     finished(8)
     start = time.monotonic()
-    while not worker._exchange() and len(Tasks.calls) < 2 and time.monotonic() - start < 5:
+    while not worker.session.exchange() and len(Tasks.calls) < 2 and time.monotonic() - start < 5:
         pass
     assert Tasks.calls[1][0] == 1 and RESULT_HOLD * 0.9 <= time.monotonic() - start < RESULT_HOLD + 0.2
 
