@@ -7,50 +7,19 @@ import pytest
 
 from crawler import imagegen
 
-from .procs import Recorder, output, records, serve_recorded
+from .procs import Recorder, crawl, write_file
 
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture
-def servers():
-    started = []
-
-    def start(*args, **kw):
-        server, url = serve_recorded(*args, **kw)
-        started.append(server)
-        return url
-
-    yield start
-    for s in started:
-        s.shutdown()
-        s.server_close()
-
-
-def write(root: Path, rel: str, data: bytes | str) -> None:
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data.encode() if isinstance(data, str) else data)
-
-
-def crawl(procs, tmp_path, seed, *flags, workers=1, name="out"):
-    seeds = tmp_path / f"{name}.txt"
-    seeds.write_text(seed + "\n")
-    out = tmp_path / name
-    p = procs.start("run", str(seeds), "--workers", str(workers), "--out", str(out), "--timeout", "5", *flags)
-    log = output(p, 100)
-    assert p.returncode == 0, log
-    return {r["url"]: r for r in records(out)}, log, out
-
-
 def robots_site(root: Path) -> None:
-    write(root, "robots.txt", "User-agent: *\nDisallow: /private/\n")
-    write(root, "index.html", '<a href="/private/p.html">p</a><a href="/public/p.html">q</a>'
-                              '<img src="/public/a.png"><img src="/private/b.png">')
-    write(root, "private/p.html", '<img src="/public/c.png">')
-    write(root, "public/p.html", '<img src="/public/d.png">')
+    write_file(root, "robots.txt", "User-agent: *\nDisallow: /private/\n")
+    write_file(root, "index.html", '<a href="/private/p.html">p</a><a href="/public/p.html">q</a>'
+                                   '<img src="/public/a.png"><img src="/private/b.png">')
+    write_file(root, "private/p.html", '<img src="/public/c.png">')
+    write_file(root, "public/p.html", '<img src="/public/d.png">')
     for i, name in enumerate("abcd"):
-        write(root, f"{'private' if name == 'b' else 'public'}/{name}.png", imagegen.png(8, 8, i))
+        write_file(root, f"{'private' if name == 'b' else 'public'}/{name}.png", imagegen.png(8, 8, i))
 
 
 def test_robots_txt_keeps_pages_and_images_out_of_a_disallowed_folder(tmp_path, procs, servers):
@@ -89,14 +58,14 @@ def test_an_origin_whose_robots_txt_answers_503_waits_alone_while_its_host_name_
     rec = Recorder()
     routes = {"/robots.txt": [(503, {"Retry-After": "1"}, b"busy"), (404, {}, b"")]}
     other = servers(tmp_path / "b", rec, routes=routes)  # the same host name, another port
-    write(tmp_path / "b", "page.html", '<img src="/later.png">')
-    write(tmp_path / "b", "later.png", imagegen.png(8, 8, 9))
+    write_file(tmp_path / "b", "page.html", '<img src="/later.png">')
+    write_file(tmp_path / "b", "later.png", imagegen.png(8, 8, 9))
     site = tmp_path / "a"
-    write(site, "index.html", f'<a href="{other}page.html">b</a><img src="{other}later.png">'
-                              + "".join(f'<a href="/a{i}.html">{i}</a>' for i in range(5)))
+    write_file(site, "index.html", f'<a href="{other}page.html">b</a><img src="{other}later.png">'
+                                   + "".join(f'<a href="/a{i}.html">{i}</a>' for i in range(5)))
     for i in range(5):
-        write(site, f"a{i}.html", f'<img src="/img/{i}.png">')
-        write(site, f"img/{i}.png", imagegen.png(8, 8, i))
+        write_file(site, f"a{i}.html", f'<img src="/img/{i}.png">')
+        write_file(site, f"img/{i}.png", imagegen.png(8, 8, i))
     base = servers(site, rec)
     got, log, _ = crawl(procs, tmp_path, base + "index.html")
     assert sum(r["ok"] for r in got.values()) == 6, got
@@ -110,9 +79,9 @@ def test_an_origin_whose_robots_txt_answers_503_waits_alone_while_its_host_name_
 def many_images_site(root: Path, n: int, other_base: str | None = None, other_n: int = 0) -> None:
     tags = [f'<img src="/img/{i}.png">' for i in range(n)]
     tags += [f'<img src="{other_base}img/{i}.png">' for i in range(other_n)]
-    write(root, "index.html", "".join(tags))
+    write_file(root, "index.html", "".join(tags))
     for i in range(max(n, other_n)):
-        write(root, f"img/{i}.png", imagegen.png(8, 8, i))
+        write_file(root, f"img/{i}.png", imagegen.png(8, 8, i))
 
 
 def test_per_host_limit_holds_over_all_workers_and_threads(tmp_path, procs, servers):
@@ -151,7 +120,7 @@ def test_503_with_retry_after_is_retried_and_stored_after_3_attempts(tmp_path, p
     png = imagegen.png(8, 8, 1)
     routes = {"/flaky.png": [(503, {"Retry-After": "1"}, b"busy"), (503, {"Retry-After": "1"}, b"busy"),
                              (200, {"Content-Type": "image/png"}, png)]}
-    write(tmp_path / "site", "index.html", '<img src="/flaky.png">')
+    write_file(tmp_path / "site", "index.html", '<img src="/flaky.png">')
     base = servers(tmp_path / "site", rec, routes=routes)
     got, log, out = crawl(procs, tmp_path, base + "index.html")
     r = got[base + "flaky.png"]
@@ -164,7 +133,7 @@ def test_503_with_retry_after_is_retried_and_stored_after_3_attempts(tmp_path, p
 def test_404_is_final_and_500_is_retried_until_the_retries_run_out(tmp_path, procs, servers):
     rec = Recorder()
     routes = {"/gone.png": [(404, {}, b"no")], "/broken.png": [(500, {}, b"oops")]}
-    write(tmp_path / "site", "index.html", '<img src="/gone.png"><img src="/broken.png">')
+    write_file(tmp_path / "site", "index.html", '<img src="/gone.png"><img src="/broken.png">')
     base = servers(tmp_path / "site", rec, routes=routes)
     got, _, _ = crawl(procs, tmp_path, base + "index.html", "--retries", "1")
     assert got[base + "gone.png"]["attempts"] == 1 and rec.paths().count("/gone.png") == 1
@@ -176,11 +145,11 @@ def test_redirect_chain_and_same_bytes_under_other_urls_are_stored_once(tmp_path
     logo = imagegen.png(16, 16, 7)
     site = tmp_path / "site"
     for name in ("logo.png", "copy1.png", "copy2.png"):
-        write(site, f"img/{name}", logo)
+        write_file(site, f"img/{name}", logo)
     routes = {"/r1.png": [(301, {"Location": "/r2.png"}, b"")], "/r2.png": [(302, {"Location": "/img/logo.png"}, b"")],
               "/loop.png": [(302, {"Location": "/loop.png"}, b"")],
               "/ftp.png": [(302, {"Location": "ftp://files.example/x.png"}, b"")]}
-    write(site, "index.html", "".join(f'<img src="{p}">' for p in
+    write_file(site, "index.html", "".join(f'<img src="{p}">' for p in
                                       ("/img/logo.png", "/img/copy1.png", "/img/copy2.png", "/r1.png", "/loop.png", "/ftp.png")))
     base = servers(site, rec, routes=routes)
     got, _, out = crawl(procs, tmp_path, base + "index.html", workers=2)
@@ -198,10 +167,10 @@ def test_redirect_chain_and_same_bytes_under_other_urls_are_stored_once(tmp_path
 def test_accept_and_min_bytes_skip_images_and_say_why(tmp_path, procs, servers):
     rec = Recorder()
     site = tmp_path / "site"
-    write(site, "big.png", imagegen.png(64, 64, 1, noise=0.5))
-    write(site, "pixel.png", imagegen.png(1, 1, 2))
-    write(site, "anim.gif", imagegen.gif(32, 32, 3))
-    write(site, "index.html", '<img src="/big.png"><img src="/pixel.png"><img src="/anim.gif">')
+    write_file(site, "big.png", imagegen.png(64, 64, 1, noise=0.5))
+    write_file(site, "pixel.png", imagegen.png(1, 1, 2))
+    write_file(site, "anim.gif", imagegen.gif(32, 32, 3))
+    write_file(site, "index.html", '<img src="/big.png"><img src="/pixel.png"><img src="/anim.gif">')
     base = servers(site, rec)
     got, _, out = crawl(procs, tmp_path, base + "index.html", "--accept", "png,jpg", "--min-bytes", "1000")
     assert got[base + "big.png"]["ok"]
