@@ -235,7 +235,7 @@ class Master:
         self.served = serve(self.board, self.inbox, self.listen, self.authkey, tls=self.tls)
         log.info("master listening on %s", format_address(self.served.address))
         for seed in self.cfg.seeds:
-            self._add_page(seed, 0)
+            self._add_page(seed, 0, seed=True)
         pool = ThreadPoolExecutor(self.cfg.page_threads, thread_name_prefix="page")
         self._parser = PageParser(self.cfg.page_processes)
         completed = False
@@ -516,8 +516,13 @@ class Master:
             for link in outcome.links:
                 self._add_page(link, outcome.depth + 1)
 
-    def _add_page(self, url: str, depth: int) -> None:
-        if url in self._seen_pages or not self.scope.page_in_scope(url):
+    def _add_page(self, url: str, depth: int, *, seed: bool = False) -> None:
+        """Queue a page. A seed is the user's explicit choice and is fetched even where the
+        scope rules (--include, --exclude) would leave it out: they apply to the links found."""
+        if url in self._seen_pages:
+            return
+        left_out = self.scope.page_left_out(url)
+        if left_out and not seed:
             return
         host = urls.host_of(url)
         if self._pages_per_host[host] >= self.cfg.max_pages_per_host:
@@ -531,6 +536,9 @@ class Master:
                 self._max_pages_warned = True
                 log.warning("reached --max-pages %d; not following more links", self.cfg.max_pages)
             return
+        if left_out:
+            log.info("seed %s is outside the scope rules (%s); fetching it anyway: they apply to the "
+                     "links found", url, left_out)
         self._seen_pages.add(url)
         self._pages_per_host[host] += 1
         self._pages.append(url, depth)
