@@ -507,6 +507,8 @@ class Master:
             log.warning("page %s failed: %s", outcome.url, outcome.error)
             return
         self.summary.pages_ok += 1
+        log.debug("page %s: %d link(s), %d image(s)%s", outcome.url, len(outcome.links), len(outcome.images),
+                  " (an image itself)" if outcome.image_itself else "")
         if outcome.image_itself:
             self._add_image(outcome.url, outcome.url, "page")
         for ref in outcome.images:
