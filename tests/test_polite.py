@@ -1,13 +1,14 @@
 """Crawling like a good citizen, end to end: robots.txt, per-host limits over the whole
 cluster, retries, redirects, content dedupe and filters, against recording local servers."""
 
+import signal
 from pathlib import Path
 
 import pytest
 
 from crawler import imagegen
 
-from .procs import Recorder, crawl, write_file
+from .procs import Recorder, crawl, output, records, wait_for, write_file
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -42,16 +43,30 @@ def test_ignore_robots_crawls_the_disallowed_folder_too(tmp_path, procs, servers
     assert all(got[base + f"{d}/{n}.png"]["ok"] for d, n in (("public", "a"), ("private", "b"), ("public", "c")))
 
 
-def test_robots_txt_answering_503_defers_the_site_instead_of_crawling_blind(tmp_path, procs, servers):
+def test_robots_txt_answering_503_defers_its_origin_and_one_that_never_recovers_is_given_up(
+        tmp_path, procs, servers):
     robots_site(tmp_path / "site")
     rec = Recorder()
-    routes = {"/robots.txt": [(503, {}, b"busy"), (200, {"Content-Type": "text/plain"},
-                                                    b"User-agent: *\nDisallow: /private/\n")]}
+    busy = (503, {"Retry-After": "1"}, b"busy")
+    down = servers(tmp_path / "down", rec, host="127.0.0.2", routes={"/robots.txt": [busy]})
+    write_file(tmp_path / "down", "page.html", '<img src="/b.png">')
+    write_file(tmp_path / "down", "b.png", imagegen.png(8, 8, 5))
+    with open(tmp_path / "site" / "index.html", "a") as f:
+        f.write(f'<a href="{down}page.html">down</a><img src="{down}b.png">')
+    routes = {"/robots.txt": [busy, (200, {"Content-Type": "text/plain"}, b"User-agent: *\nDisallow: /private/\n")]}
     base = servers(tmp_path / "site", rec, routes=routes)
-    got, log, _ = crawl(procs, tmp_path, base + "index.html")
-    paths = rec.paths()
-    assert paths[:2] == ["/robots.txt", "/robots.txt"], paths  # nothing else before robots.txt is known
+    got, log, _ = crawl(procs, tmp_path, base + "index.html", "--allow-domain", "127.0.0.2", "--allow-private")
+    ours = [p for _, h, p in rec.requests if h == "127.0.0.1"]
+    assert ours[:2] == ["/robots.txt", "/robots.txt"], ours  # nothing else before robots.txt is known
     assert "tried again later" in log and got[base + "private/b.png"]["reason"] == "robots"
+    # the other origin's robots.txt never recovers: tried 4 times, Retry-After apart, then given
+    # up; its page and image are never requested, and are recorded as such
+    theirs = [(t, p) for t, h, p in rec.requests if h == "127.0.0.2"]
+    assert [p for _, p in theirs] == ["/robots.txt"] * 4, theirs
+    assert all(b - a >= 0.9 for (a, _), (b, _) in zip(theirs, theirs[1:])), theirs
+    assert not got[down + "b.png"]["ok"] and got[down + "b.png"]["reason"] == "robots-unavailable"
+    assert f"{down.rstrip('/')}/robots.txt could not be read (HTTP 503" in log and "giving up on that site" in log
+    assert "2 skipped (robots 1, robots-unavailable 1)" in log, log
 
 
 def test_an_origin_whose_robots_txt_answers_503_waits_alone_while_its_host_name_goes_on(tmp_path, procs, servers):
@@ -96,23 +111,68 @@ def test_per_host_limit_holds_over_all_workers_and_threads(tmp_path, procs, serv
     assert rec.peak["127.0.0.1"] == 2 and rec.peak["127.0.0.2"] == 2, rec.peak
 
 
+DISPATCH_SLACK = 0.1
+"""The most a request's way from the master's hand-out to the server may take here."""
+
+
+def assert_spaced(starts: list[float], delay: float) -> None:
+    """Request starts at least `delay` apart, as the master hands them out. Each reaches the
+    server a little later (a worker's thread to wake, a connection to take), by a lag that a
+    loaded machine stretches, so each start is held against every earlier one:
+    t[j] - t[i] >= (j - i) * delay - DISPATCH_SLACK. One late request cannot break that;
+    requests not spaced at all (a few ms apart) always do."""
+    for i, a in enumerate(starts):
+        for j in range(i + 1, len(starts)):
+            assert starts[j] - a >= (j - i) * delay - DISPATCH_SLACK, (i, j, [round(t - starts[0], 3) for t in starts])
+
+
 def test_delay_spaces_request_starts_while_another_host_proceeds(tmp_path, procs, servers):
     rec = Recorder()
     other = servers(tmp_path / "b", rec, host="127.0.0.2")
-    many_images_site(tmp_path / "b", 10)
+    many_images_site(tmp_path / "b", 6)
     base = servers(tmp_path / "a", rec)
-    many_images_site(tmp_path / "a", 10, other, 10)
-    got, _, _ = crawl(procs, tmp_path, base + "index.html", "--delay", "0.2", "--threads", "8",
+    many_images_site(tmp_path / "a", 6, other, 6)
+    got, _, _ = crawl(procs, tmp_path, base + "index.html", "--delay", "0.3", "--threads", "8",
                       "--allow-private", workers=2)
-    assert sum(r["ok"] for r in got.values()) == 20
+    assert sum(r["ok"] for r in got.values()) == 12
     for host in ("127.0.0.1", "127.0.0.2"):
-        starts = [t for t, h, _ in rec.requests if h == host]
-        gaps = [b - a for a, b in zip(starts, starts[1:])]
-        # enforced where tasks are handed out; a few ms of jitter between master and worker remain
-        assert min(gaps) >= 0.18, (host, gaps)
+        assert_spaced([t for t, h, _ in rec.requests if h == host], 0.3)
     a = [t for t, h, p in rec.requests if h == "127.0.0.1" and p.startswith("/img/")]
     b = [t for t, h, p in rec.requests if h == "127.0.0.2"]
     assert any(a[0] < t < a[-1] for t in b), "the second host waited for the first"
+
+
+def test_crawl_delay_spaces_its_hosts_requests_up_to_30_s_and_sigterm_stops_the_crawl_cleanly(
+        tmp_path, procs, servers):
+    rec = Recorder()
+    slow = servers(tmp_path / "b", rec, host="127.0.0.2")
+    write_file(tmp_path / "b", "robots.txt", "User-agent: *\nCrawl-delay: 3600\n")  # an hour: 30 s here
+    write_file(tmp_path / "b", "late.png", imagegen.png(8, 8, 9))
+    site = tmp_path / "a"
+    write_file(site, "robots.txt", "User-agent: *\nCrawl-delay: 0.3\n")
+    base = servers(site, rec, delay=0.3)  # answers held 0.3 s: the last image is in flight at SIGTERM
+    many_images_site(site, 5)
+    with open(site / "index.html", "a") as f:
+        f.write(f'<img src="{slow}late.png">')
+    seeds, out = tmp_path / "seeds.txt", tmp_path / "out"
+    seeds.write_text(base + "index.html\n")
+    p = procs.start("run", str(seeds), "--workers", "1", "--out", str(out), "--timeout", "5", "--allow-private")
+    lines = [p.stdout.readline().decode()]
+    while "Crawl-delay of" not in lines[-1] or "127.0.0.2" not in lines[-1]:
+        lines.append(p.stdout.readline().decode())
+        assert lines[-1], "".join(lines)
+    assert "127.0.0.2:" in lines[-1] and "asks for a Crawl-delay of 30 s; honouring it" in lines[-1], lines[-1]
+    # the first host's 5 images have been asked for; the second host's image waits its 30 s
+    wait_for(lambda: len([h for _, h, p in rec.requests if h == "127.0.0.1" and p.startswith("/img/")]) == 5,
+             30, "the first host's images")
+    p.send_signal(signal.SIGTERM)
+    log = "".join(lines) + output(p, 30)
+    assert p.returncode == 130 and "SIGTERM: stopping cleanly" in log, log
+    assert_spaced([t for t, h, path in rec.requests if h == "127.0.0.1" and path != "/robots.txt"], 0.3)
+    assert [path for _, h, path in rec.requests if h == "127.0.0.2"] == ["/robots.txt"]
+    # stopped cleanly: the results in flight were waited for and recorded, the waiting task was not
+    got = {r["url"]: r for r in records(out)}
+    assert sorted(got) == [base + f"img/{i}.png" for i in range(5)] and all(r["ok"] for r in got.values()), log
 
 
 def test_503_with_retry_after_is_retried_and_stored_after_3_attempts(tmp_path, procs, servers):
