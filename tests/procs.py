@@ -46,6 +46,27 @@ def output(p: subprocess.Popen, timeout: float) -> str:
     return out.decode(errors="replace")
 
 
+def read_until(p: subprocess.Popen, text: str, timeout: float) -> str:
+    """Read p's output until a line holds `text`; returns all that was read (the rest is left
+    for output(); read from the descriptor, so do not mix with p.stdout.readline()). Fails
+    after `timeout` s, or when p's output ends first."""
+    import select
+    import time
+    deadline = time.monotonic() + timeout
+    fd = p.stdout.fileno()
+    got = b""
+    while text.encode() not in got[:got.rfind(b"\n") + 1]:  # in a whole line
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"timed out waiting for {text!r} in the output:\n" + got.decode(errors="replace"))
+        if select.select([fd], [], [], left)[0]:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise AssertionError(f"the output ended before {text!r}:\n" + got.decode(errors="replace"))
+            got += chunk
+    return got.decode(errors="replace")
+
+
 def records(out: Path) -> list[dict]:
     return list(manifest.read(out / "manifest.jsonl"))
 
