@@ -269,3 +269,45 @@ def _try_connect(m):
         return True
     except OSError:
         return False
+
+
+def test_a_task_no_worker_answers_fails_as_lease_expired_after_max_attempts(tmp_path, procs):
+    """A client that leases and never answers (a worker lost each time): after --max-attempts
+    leases the task is recorded as failed, reason lease-expired, with its leases counted."""
+    from multiprocessing.managers import BaseManager
+
+    from .procs import records, write_file
+
+    root = tmp_path / "site"
+    write_file(root, "index.html", '<html><body><img src="/a.png"></body></html>')
+    write_file(root, "a.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    server, base_url = serve_slow(root, delay=0)
+    try:
+        port = free_port()
+        master = start_master(procs, tmp_path, base_url, {"start": "index.html"}, port,
+                              "--lease-seconds", "1", "--max-attempts", "2")
+
+        class Ghost(BaseManager):
+            pass
+
+        Ghost.register("get_task_queue")
+        m = Ghost(address=("127.0.0.1", port), authkey=KEY["CRAWLER_AUTHKEY"].encode())
+        wait_for(lambda: _try_connect(m), 20, "the master to listen")
+        tasks = m.get_task_queue()
+        leased = []
+        while master.poll() is None:  # lease whatever is handed out, answer nothing
+            try:
+                got = tasks.get_many("ghost", 1, 0.5) or []  # None: told to stop
+                leased += [t["url"] for t in got if isinstance(t, dict) and "url" in t]
+            except (OSError, EOFError):
+                break
+        log = output(master, 30)
+        assert master.returncode == 0, log
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert leased == [base_url + "a.png"] * 2, leased
+    (rec,) = records(tmp_path / "out")
+    assert rec["url"] == base_url + "a.png" and not rec["ok"], rec
+    assert rec["reason"] == "lease-expired" and rec["leases"] == 2, rec
+    assert "no result after 2 lease(s)" in log and "last worker ghost" in log, log
