@@ -225,16 +225,20 @@ class Worker:
                 continue
             cpu = time.thread_time() - cpu
             self._count(result)
-            with self._outbox_lock:
-                if not self._outbox:
-                    self._outbox_since = time.monotonic()
-                self._outbox.append(result)
-                self._inflight -= 1
-            self._activity.set()
+            self._hand_in(result)
             # only a download the server answered says how long its network takes
             sample = (urls.host_of(task["url"]), result["elapsed"], cpu) if result.get("status") else None
             if not gate.keep(sample):
                 gate.enter()
+
+    def _hand_in(self, result: dict) -> None:
+        """A download thread's result joins the outbox, for the exchange loop to deliver."""
+        with self._outbox_lock:
+            if not self._outbox:
+                self._outbox_since = time.monotonic()
+            self._outbox.append(result)
+            self._inflight -= 1
+        self._activity.set()
 
     def _local_fault(self, task: dict, what: str) -> None:
         """The worker's own storage failed: the task goes back unrecorded, and the worker stops."""

@@ -275,11 +275,9 @@ def test_results_gather_while_leased_tasks_wait_here_then_go_out_in_one_call(tmp
     worker._gate.estimator.observe("h", 0.0005, 0.00045)  # a near server: 2 downloads at once
     assert worker._gate.limit == 2
 
-    def finished(task_id):  # what a download thread does with a result
-        if not worker._outbox:
-            worker._outbox_since = time.monotonic()
-        worker._outbox.append({"kind": "result", "id": task_id})
-        worker._activity.set()
+    def finished(task_id):  # a download thread hands its result in, as in _download_loop
+        worker._inflight += 1
+        worker._hand_in({"kind": "result", "id": task_id})
 
     worker._local.put({"id": 7})
     worker._local.put({"id": 8})  # leased, waiting for a thread
@@ -296,10 +294,11 @@ def test_results_gather_while_leased_tasks_wait_here_then_go_out_in_one_call(tmp
     worker._local.put({"id": 9})
     worker._local.put({"id": 10})
     finished(8)
-    start = time.monotonic()
-    while not worker._exchange() and len(Tasks.calls) < 2 and time.monotonic() - start < 5:
-        pass
-    assert Tasks.calls[1][0] == 1 and RESULT_HOLD * 0.9 <= time.monotonic() - start < RESULT_HOLD + 0.2
+    # its age set rather than waited for, so that a loaded machine cannot stretch the wait
+    worker._outbox_since = time.monotonic() + 5  # just in, with a margin no loaded machine can age
+    assert worker._exchange() is False and len(Tasks.calls) == 1  # young: kept
+    worker._outbox_since = time.monotonic() - RESULT_HOLD
+    assert worker._exchange() is False and Tasks.calls[1][0] == 1  # as old as RESULT_HOLD: out
 
 
 def _serve_until_killed(address_out, key, cert, keyfile):
