@@ -136,3 +136,16 @@ def test_an_endless_calendar_ends_at_the_page_caps(tmp_path, procs, servers, fla
     assert len(got) == sum(fetched.values()) and all(r["ok"] for r in got.values())
     for warning in warnings:
         assert log.count(warning) == 1, log
+
+
+def test_max_page_bytes_cuts_a_page_and_parses_its_first_part(tmp_path, procs, servers):
+    rec = Recorder()
+    base = servers(tmp_path / "site", rec)
+    write_file(tmp_path / "site", "index.html",
+               '<img src="/first.png">' + "<p>filler</p>" * 2000 + '<img src="/past-the-cut.png">')
+    for i, name in enumerate(("first", "past-the-cut")):
+        write_file(tmp_path / "site", f"{name}.png", imagegen.png(8, 8, i))
+    got, log, _ = crawl(procs, tmp_path, base + "index.html", "--max-page-bytes", "4096", "--allow-private")
+    assert list(got) == [base + "first.png"] and got[base + "first.png"]["ok"], log
+    assert f"page {base}index.html is larger than 4096 bytes; parsed the first part only" in log, log
+    assert not [p for _, _, p in rec.requests if p == "/past-the-cut.png"]
