@@ -244,7 +244,7 @@ class Master:
         log.info("master listening on %s", format_address(self.served.address))
         before = (len(self._seen_pages), len(self._seen_images))
         for seed in self.cfg.seeds:
-            self._add_page(seed, 0)
+            self._add_page(seed, 0, seed=True)
         if widened:
             self._offer_dropped(widened, before)
         if self.previous is not None:  # every image the last run recorded, even one the journal lost
@@ -598,6 +598,8 @@ class Master:
             return
         self.summary.pages_ok += 1
         self._want_sitemaps(origin_of(outcome.url))
+        log.debug("page %s: %d link(s), %d image(s)%s", outcome.url, len(outcome.links), len(outcome.images),
+                  " (an image itself)" if outcome.image_itself else "")
         if outcome.image_itself:
             self._add_image(outcome.url, outcome.url, "page")
         for ref in outcome.images:
@@ -660,10 +662,13 @@ class Master:
             self._max_pages_warned = True
             log.warning("reached --max-pages %d; not following more links", self.cfg.max_pages)
 
-    def _add_page(self, url: str, depth: int) -> None:
+    def _add_page(self, url: str, depth: int, *, seed: bool = False) -> None:
+        """Queue a page. A seed is the user's explicit choice and is fetched even where the
+        scope rules (--include, --exclude) would leave it out: they apply to the links found."""
         if url in self._seen_pages:
             return
-        if not self.scope.page_in_scope(url):
+        left_out = self.scope.page_left_out(url)
+        if left_out and not seed:
             self._journal.page_dropped(url, depth)  # for a later run with a wider scope
             return
         host = urls.host_of(url)
@@ -678,6 +683,9 @@ class Master:
             self._max_pages_reached()
             self._journal.page_dropped(url, depth)
             return
+        if left_out:
+            log.info("seed %s is outside the scope rules (%s); fetching it anyway: they apply to the "
+                     "links found", url, left_out)
         self._seen_pages.add(url)
         self._pages_per_host[host] += 1
         self._pages.append(url, depth)

@@ -23,9 +23,13 @@ class HostGate:
         self._host_delay: dict[str, float] = {}
         self._page_demand: dict[str, int] = {}
 
-    def set_delay(self, host: str, seconds: float) -> None:
-        """A host's own minimum delay (robots.txt Crawl-delay); --delay still applies if larger."""
+    def set_delay(self, host: str, seconds: float, now: float | None = None) -> None:
+        """A host's own minimum delay (robots.txt Crawl-delay); --delay still applies if larger.
+        The host's next request waits that long from now: the robots.txt that asked for the
+        delay was a request to the host too."""
         self._host_delay[host] = seconds
+        now = self._clock() if now is None else now
+        self._next_start[host] = max(self._next_start.get(host, 0.0), now + self.delay_for(host))
 
     def delay_for(self, host: str) -> float:
         return max(self.delay, self._host_delay.get(host, 0.0))

@@ -300,11 +300,19 @@ class Scope:
         return host in self.seed_hosts or any(_in_domain(host, d) for d in self.allow_domains)
 
     def page_in_scope(self, url: str) -> bool:
+        """May the crawl follow a link to this page? (Seeds are fetched whatever this says.)"""
+        return self.page_left_out(url) is None
+
+    def page_left_out(self, url: str) -> str | None:
+        """Which rule leaves this page out, in words; None when it is in scope."""
         if not self.host_allowed(host_of(url)):
-            return False
+            return "its host is not a seed's, nor under --allow-domain"
         if self._include_re and not any(r.search(url) for r in self._include_re):
-            return False
-        return not any(r.search(url) for r in self._exclude_re)
+            return "it matches no --include"
+        for pattern, r in zip(self.exclude, self._exclude_re):
+            if r.search(url):
+                return f"it matches --exclude {pattern!r}"
+        return None
 
     def image_allowed(self, url: str, same_host_only: bool = False) -> bool:
         """Images may come from any host (CDNs) unless same_host_only; include does not narrow them."""

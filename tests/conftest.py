@@ -38,6 +38,24 @@ def procs():
     p.cleanup()
 
 
+@pytest.fixture
+def servers():
+    """Start recording servers: servers(root, recorder, **kw) serves root and returns its base
+    URL (tests/procs.py serve_recorded); all of them stop after the test."""
+    from .procs import serve_recorded
+    started = []
+
+    def start(*args, **kw):
+        server, url = serve_recorded(*args, **kw)
+        started.append(server)
+        return url
+
+    yield start
+    for s in started:
+        s.shutdown()
+        s.server_close()
+
+
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory):
     """A private CA (trustme) and a master certificate for 127.0.0.1 and localhost, as PEM

@@ -11,7 +11,7 @@ from crawler import concurrency
 from crawler.concurrency import WINDOW, DownloadGate, LimitEstimator
 from devtools import imagegen
 
-from .procs import Recorder, output, records, serve_recorded
+from .procs import Recorder, output, records, serve_recorded, wait_for
 
 MS = 0.001
 
@@ -97,15 +97,18 @@ def test_the_gate_holds_threads_past_the_limit_until_it_grows():
         assert gate.keep(("near", 0.45 * MS, 0.45 * MS))
         gate.leave()
     assert gate.limit == 2
-    inside, peak, lock = 0, 0, threading.Lock()
+    inside, peak, arrived, rounds, lock = 0, 0, 0, 0, threading.Lock()
     stop = threading.Event()
 
     def loop():
-        nonlocal inside, peak
+        nonlocal inside, peak, arrived, rounds
+        with lock:
+            arrived += 1
         gate.enter()
         while not stop.is_set():
             with lock:
                 inside += 1
+                rounds += 1
                 peak = max(peak, inside)
             time.sleep(0.002)
             with lock:
@@ -116,16 +119,20 @@ def test_the_gate_holds_threads_past_the_limit_until_it_grows():
         gate.leave()
 
     grow = threading.Event()
-    threads = [threading.Thread(target=loop) for _ in range(4)]
+    threads = [threading.Thread(target=loop, daemon=True) for _ in range(4)]
     for t in threads:
         t.start()
-    time.sleep(0.1)
-    assert peak == 2  # two run; two sleep at the gate
-    grow.set()
-    deadline = time.monotonic() + 5
-    while peak < 4 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    stop.set()
+    try:
+        # all four at the gate, then many rounds of the two inside: time enough for a third to get in
+        wait_for(lambda: arrived == 4, 10, "four threads at the gate")
+        after = rounds
+        wait_for(lambda: rounds >= after + 40, 10, "40 rounds inside the gate")
+        assert peak == 2  # two run; two sleep at the gate
+        grow.set()
+        wait_for(lambda: peak == 4, 10, "the grown limit to let all four in")
+    finally:
+        stop.set()
+        grow.set()  # a thread asleep at the gate gets in, sees stop, and leaves
     for t in threads:
         t.join(5)
     assert peak == 4 and gate.limit == 4

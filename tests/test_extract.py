@@ -74,9 +74,15 @@ def test_caps_bound_what_a_hostile_page_costs():
     assert len(ex.links) == 10 and len(ex.images) == 20
 
 
-@pytest.mark.parametrize("html", ["", "   ", b"", b"\x00\xff\xfe", "<", "<html><body><img src=", "<?xml version='1.0' encoding='utf-8'?><html><img src='a.png'></html>"])
-def test_broken_and_empty_documents_do_not_raise(html):
-    extract(html, BASE)
+@pytest.mark.parametrize("html, expected", [
+    ("", []), ("   ", []), (b"", []), (b"\x00\xff\xfe", []), ("<", []), ("<html><body><img src=", []),
+    ('<img src="x.png"><a href="p.html">p</a><img src=', ["http://site.example/dir/x.png"]),
+    ("<?xml version='1.0' encoding='utf-8'?><html><img src='a.png'></html>", ["http://site.example/dir/a.png"]),
+])
+def test_broken_and_empty_documents_give_what_they_hold(html, expected):
+    ex = extract(html, BASE)
+    assert [i.url for i in ex.images] == expected
+    assert ex.links == (["http://site.example/dir/p.html"] if "href" in str(html) else [])
 
 
 def test_bytes_in_a_declared_charset():

@@ -30,8 +30,16 @@ def test_real_images_are_recognised_from_their_first_512_bytes(fmt, kind):
 
 
 @pytest.mark.parametrize("fmt, kind", REAL_FORMATS)
-def test_every_kind_has_an_extension(fmt, kind):
-    assert EXTENSIONS[kind].startswith(".")
+def test_a_stored_file_gets_the_extension_of_its_format(fmt, kind):
+    """What viewers and file managers go by: Pillow opens a file with that extension as this format."""
+    Image.init()
+    assert Image.EXTENSION[EXTENSIONS[sniff(pil(fmt)[:512])]] == fmt
+
+
+@pytest.mark.parametrize("kind", sorted(EXTENSIONS))
+def test_every_extension_names_its_own_kind(kind):
+    import mimetypes
+    assert kind_from_content_type(mimetypes.guess_type("x" + EXTENSIONS[kind])[0]) == kind
 
 
 @pytest.mark.parametrize("head, kind", [

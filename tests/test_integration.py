@@ -2,15 +2,18 @@
 
 import json
 import os
+import re
+import shutil
 import time
 from urllib.parse import quote
 
 import pytest
 
+from crawler import manifest
 from crawler.demo import serve_directory
 from devtools.sitegen import SiteSpec, generate_site
 
-from .procs import check_complete, output, pids_alive, records, serve_slow
+from .procs import Procs, check_complete, manifest_lines, output, pids_alive, records, serve_slow, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -74,13 +77,27 @@ def test_run_with_two_workers_stores_every_image_and_records_every_failure(how, 
     assert f"gallery: {out / 'index.html'}" in log and (out / "index.html").is_file()  # the master's report
 
 
-@pytest.mark.parametrize("how", ["forked", "spawned"])
-def test_run_again_on_a_finished_crawl_exits_at_once_and_its_workers_too(how, site, tmp_path, procs):
+@pytest.fixture(scope="module")
+def finished(site, tmp_path_factory):
+    """A finished crawl of the site: its seed file and output folder (copy before changing it)."""
     root, truth, base_url = site
+    tmp = tmp_path_factory.mktemp("finished")
+    seeds = seed_file(tmp, base_url + truth["start"])
+    procs = Procs()
+    try:
+        p = procs.start("run", str(seeds), "--workers", "2", "--out", str(tmp / "out"))
+        log = output(p, 90)
+        assert p.returncode == 0, log
+    finally:
+        procs.cleanup()
+    return seeds, tmp / "out"
+
+
+@pytest.mark.parametrize("how", ["forked", "spawned"])
+def test_run_again_on_a_finished_crawl_exits_at_once_and_its_workers_too(how, finished, tmp_path, procs):
+    seeds, done = finished
     out = tmp_path / "out"
-    seeds = seed_file(tmp_path, base_url + truth["start"])
-    first = procs.start("run", str(seeds), "--workers", "2", "--out", str(out))
-    assert output(first, 90) is not None and first.returncode == 0
+    shutil.copytree(done, out)
     env = {"CRAWLER_DISABLE": "fork"} if how == "spawned" else {}
     again = procs.start("run", str(seeds), "--workers", "2", "--out", str(out), env=env)
     started = time.monotonic()
@@ -91,6 +108,23 @@ def test_run_again_on_a_finished_crawl_exits_at_once_and_its_workers_too(how, si
     # master to join and exited: nothing of the session is left (and nothing was reparented)
     with pytest.raises(ProcessLookupError):
         os.killpg(again.pid, 0)
+
+
+def test_fresh_starts_a_finished_crawl_over_and_keeps_the_previous_manifest(finished, site, tmp_path, procs):
+    root, truth, base_url = site
+    seeds, done = finished
+    out = tmp_path / "out"
+    shutil.copytree(done, out)
+    before = (out / "manifest.jsonl").read_bytes()
+    p = procs.start("run", str(seeds), "--workers", "1", "--out", str(out), "--fresh")
+    log = output(p, 60)
+    assert p.returncode == 0 and "already finished" not in log, log
+    kept = re.search(r"kept the previous manifest as (manifest\.[\d-]+\.jsonl)", log)
+    assert kept and (out / kept.group(1)).read_bytes() == before, log
+    recs = check_complete(out, root, truth, base_url)  # every image fetched again, once
+    # by this run's worker, not carried over from the first run's
+    old_workers = {r["worker"] for r in manifest.read(out / kept.group(1))}
+    assert {r["worker"] for r in recs}.isdisjoint(old_workers), log
 
 
 def test_run_whose_workers_are_all_killed_stops_with_a_message_instead_of_waiting(site, tmp_path, procs):
@@ -109,12 +143,13 @@ def test_run_whose_workers_are_all_killed_stops_with_a_message_instead_of_waitin
             children = psutil.Process(p.pid).children()
             time.sleep(0.05)
         assert len(children) == 2, "crawler run should have two worker processes"
-        time.sleep(1.0)
+        wait_for(lambda: manifest_lines(out) >= 2, 30, "the workers' first results")
         for child in children:
             os.kill(child.pid, signal.SIGKILL)
         log = output(p, 30)
         assert p.returncode == 1, log
         assert "all 2 local workers exited (exit codes -9, -9) before the crawl finished" in log
+        assert manifest_lines(out) < len(truth["images"]), "the crawl had finished: the test tested nothing"
     finally:
         server.shutdown()
         server.server_close()
@@ -122,11 +157,13 @@ def test_run_whose_workers_are_all_killed_stops_with_a_message_instead_of_waitin
 
 def test_master_and_separate_workers_finish_and_all_exit_by_themselves(site, tmp_path, procs, request):
     root, truth, _ = site
-    server, base_url = serve_slow(root, delay=0.05)  # slow enough that both workers join in time
+    # slow enough that one worker alone would need 4 s for the images, so both join in time;
+    # two threads each, so neither can hold all of the site's 8 slots (it leases twice its threads)
+    server, base_url = serve_slow(root, delay=0.2)
     request.addfinalizer(lambda: (server.shutdown(), server.server_close()))
     out = tmp_path / "out"
     seeds = seed_file(tmp_path, base_url + truth["start"])
-    master = procs.start("master", str(seeds), "--listen", "127.0.0.1:0", "--out", str(out), "--per-host", "4")
+    master = procs.start("master", str(seeds), "--listen", "127.0.0.1:0", "--out", str(out))
     # the master prints its address: read lines until the port shows up
     port = None
     lines = []
@@ -141,16 +178,19 @@ def test_master_and_separate_workers_finish_and_all_exit_by_themselves(site, tmp
     assert key not in "".join(lines)
     w_out = tmp_path / "w"
     workers = [procs.start("worker", "--connect", f"127.0.0.1:{port}", "--out", str(w_out),
-                           "--threads", "4", "--name", f"w{i}", env={"CRAWLER_AUTHKEY": key}) for i in (1, 2)]
+                           "--threads", "2", "--name", f"w{i}", env={"CRAWLER_AUTHKEY": key}) for i in (1, 2)]
     rest = output(master, 90)
     assert master.returncode == 0, "".join(lines) + rest
-    for w in workers:
+    recs = records(out)
+    for name, w in zip(("w1", "w2"), workers):
         log = output(w, 20)
         assert w.returncode == 0, log
         assert "connected to master" in log
+        # both did work, and what each says it stored is what the manifest holds of it
+        stored = sum(1 for r in recs if r["ok"] and r["worker"] == name)
+        assert stored > 0 and f"worker {name} done: {stored} stored" in log, (stored, log)
     # images are under the workers' --out; the manifest is under the master's
-    recs = records(out)
-    assert {r["worker"] for r in recs if r["ok"]} <= {"w1", "w2"}
+    assert {r["worker"] for r in recs} == {"w1", "w2"}
     for rec in recs:
         if rec["ok"]:
             assert (w_out / rec["path"]).is_file()

@@ -1,56 +1,26 @@
 """Crawling like a good citizen, end to end: robots.txt, per-host limits over the whole
 cluster, retries, redirects, content dedupe and filters, against recording local servers."""
 
+import signal
 from pathlib import Path
 
 import pytest
 
 from devtools import imagegen
 
-from .procs import Recorder, output, records, serve_recorded
+from .procs import Recorder, crawl, output, records, wait_for, write_file
 
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture
-def servers():
-    started = []
-
-    def start(*args, **kw):
-        server, url = serve_recorded(*args, **kw)
-        started.append(server)
-        return url
-
-    yield start
-    for s in started:
-        s.shutdown()
-        s.server_close()
-
-
-def write(root: Path, rel: str, data: bytes | str) -> None:
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data.encode() if isinstance(data, str) else data)
-
-
-def crawl(procs, tmp_path, seed, *flags, workers=1, name="out"):
-    seeds = tmp_path / f"{name}.txt"
-    seeds.write_text(seed + "\n")
-    out = tmp_path / name
-    p = procs.start("run", str(seeds), "--workers", str(workers), "--out", str(out), "--timeout", "5", *flags)
-    log = output(p, 100)
-    assert p.returncode == 0, log
-    return {r["url"]: r for r in records(out)}, log, out
-
-
 def robots_site(root: Path) -> None:
-    write(root, "robots.txt", "User-agent: *\nDisallow: /private/\n")
-    write(root, "index.html", '<a href="/private/p.html">p</a><a href="/public/p.html">q</a>'
-                              '<img src="/public/a.png"><img src="/private/b.png">')
-    write(root, "private/p.html", '<img src="/public/c.png">')
-    write(root, "public/p.html", '<img src="/public/d.png">')
+    write_file(root, "robots.txt", "User-agent: *\nDisallow: /private/\n")
+    write_file(root, "index.html", '<a href="/private/p.html">p</a><a href="/public/p.html">q</a>'
+                                   '<img src="/public/a.png"><img src="/private/b.png">')
+    write_file(root, "private/p.html", '<img src="/public/c.png">')
+    write_file(root, "public/p.html", '<img src="/public/d.png">')
     for i, name in enumerate("abcd"):
-        write(root, f"{'private' if name == 'b' else 'public'}/{name}.png", imagegen.png(8, 8, i))
+        write_file(root, f"{'private' if name == 'b' else 'public'}/{name}.png", imagegen.png(8, 8, i))
 
 
 def test_robots_txt_keeps_pages_and_images_out_of_a_disallowed_folder(tmp_path, procs, servers):
@@ -73,30 +43,44 @@ def test_ignore_robots_crawls_the_disallowed_folder_too(tmp_path, procs, servers
     assert all(got[base + f"{d}/{n}.png"]["ok"] for d, n in (("public", "a"), ("private", "b"), ("public", "c")))
 
 
-def test_robots_txt_answering_503_defers_the_site_instead_of_crawling_blind(tmp_path, procs, servers):
+def test_robots_txt_answering_503_defers_its_origin_and_one_that_never_recovers_is_given_up(
+        tmp_path, procs, servers):
     robots_site(tmp_path / "site")
     rec = Recorder()
-    routes = {"/robots.txt": [(503, {}, b"busy"), (200, {"Content-Type": "text/plain"},
-                                                    b"User-agent: *\nDisallow: /private/\n")]}
+    busy = (503, {"Retry-After": "1"}, b"busy")
+    down = servers(tmp_path / "down", rec, host="127.0.0.2", routes={"/robots.txt": [busy]})
+    write_file(tmp_path / "down", "page.html", '<img src="/b.png">')
+    write_file(tmp_path / "down", "b.png", imagegen.png(8, 8, 5))
+    with open(tmp_path / "site" / "index.html", "a") as f:
+        f.write(f'<a href="{down}page.html">down</a><img src="{down}b.png">')
+    routes = {"/robots.txt": [busy, (200, {"Content-Type": "text/plain"}, b"User-agent: *\nDisallow: /private/\n")]}
     base = servers(tmp_path / "site", rec, routes=routes)
-    got, log, _ = crawl(procs, tmp_path, base + "index.html")
-    paths = rec.paths()
-    assert paths[:2] == ["/robots.txt", "/robots.txt"], paths  # nothing else before robots.txt is known
+    got, log, _ = crawl(procs, tmp_path, base + "index.html", "--allow-domain", "127.0.0.2", "--allow-private")
+    ours = [p for _, h, p in rec.requests if h == "127.0.0.1"]
+    assert ours[:2] == ["/robots.txt", "/robots.txt"], ours  # nothing else before robots.txt is known
     assert "tried again later" in log and got[base + "private/b.png"]["reason"] == "robots"
+    # the other origin's robots.txt never recovers: tried 4 times, Retry-After apart, then given
+    # up; its page and image are never requested, and are recorded as such
+    theirs = [(t, p) for t, h, p in rec.requests if h == "127.0.0.2"]
+    assert [p for _, p in theirs] == ["/robots.txt"] * 4, theirs
+    assert all(b - a >= 0.9 for (a, _), (b, _) in zip(theirs, theirs[1:])), theirs
+    assert not got[down + "b.png"]["ok"] and got[down + "b.png"]["reason"] == "robots-unavailable"
+    assert f"{down.rstrip('/')}/robots.txt could not be read (HTTP 503" in log and "giving up on that site" in log
+    assert "2 skipped (robots 1, robots-unavailable 1)" in log, log
 
 
 def test_an_origin_whose_robots_txt_answers_503_waits_alone_while_its_host_name_goes_on(tmp_path, procs, servers):
     rec = Recorder()
     routes = {"/robots.txt": [(503, {"Retry-After": "1"}, b"busy"), (404, {}, b"")]}
     other = servers(tmp_path / "b", rec, routes=routes)  # the same host name, another port
-    write(tmp_path / "b", "page.html", '<img src="/later.png">')
-    write(tmp_path / "b", "later.png", imagegen.png(8, 8, 9))
+    write_file(tmp_path / "b", "page.html", '<img src="/later.png">')
+    write_file(tmp_path / "b", "later.png", imagegen.png(8, 8, 9))
     site = tmp_path / "a"
-    write(site, "index.html", f'<a href="{other}page.html">b</a><img src="{other}later.png">'
-                              + "".join(f'<a href="/a{i}.html">{i}</a>' for i in range(5)))
+    write_file(site, "index.html", f'<a href="{other}page.html">b</a><img src="{other}later.png">'
+                                   + "".join(f'<a href="/a{i}.html">{i}</a>' for i in range(5)))
     for i in range(5):
-        write(site, f"a{i}.html", f'<img src="/img/{i}.png">')
-        write(site, f"img/{i}.png", imagegen.png(8, 8, i))
+        write_file(site, f"a{i}.html", f'<img src="/img/{i}.png">')
+        write_file(site, f"img/{i}.png", imagegen.png(8, 8, i))
     base = servers(site, rec)
     got, log, _ = crawl(procs, tmp_path, base + "index.html")
     assert sum(r["ok"] for r in got.values()) == 6, got
@@ -110,9 +94,9 @@ def test_an_origin_whose_robots_txt_answers_503_waits_alone_while_its_host_name_
 def many_images_site(root: Path, n: int, other_base: str | None = None, other_n: int = 0) -> None:
     tags = [f'<img src="/img/{i}.png">' for i in range(n)]
     tags += [f'<img src="{other_base}img/{i}.png">' for i in range(other_n)]
-    write(root, "index.html", "".join(tags))
+    write_file(root, "index.html", "".join(tags))
     for i in range(max(n, other_n)):
-        write(root, f"img/{i}.png", imagegen.png(8, 8, i))
+        write_file(root, f"img/{i}.png", imagegen.png(8, 8, i))
 
 
 def test_per_host_limit_holds_over_all_workers_and_threads(tmp_path, procs, servers):
@@ -127,23 +111,68 @@ def test_per_host_limit_holds_over_all_workers_and_threads(tmp_path, procs, serv
     assert rec.peak["127.0.0.1"] == 2 and rec.peak["127.0.0.2"] == 2, rec.peak
 
 
+DISPATCH_SLACK = 0.1
+"""The most a request's way from the master's hand-out to the server may take here."""
+
+
+def assert_spaced(starts: list[float], delay: float) -> None:
+    """Request starts at least `delay` apart, as the master hands them out. Each reaches the
+    server a little later (a worker's thread to wake, a connection to take), by a lag that a
+    loaded machine stretches, so each start is held against every earlier one:
+    t[j] - t[i] >= (j - i) * delay - DISPATCH_SLACK. One late request cannot break that;
+    requests not spaced at all (a few ms apart) always do."""
+    for i, a in enumerate(starts):
+        for j in range(i + 1, len(starts)):
+            assert starts[j] - a >= (j - i) * delay - DISPATCH_SLACK, (i, j, [round(t - starts[0], 3) for t in starts])
+
+
 def test_delay_spaces_request_starts_while_another_host_proceeds(tmp_path, procs, servers):
     rec = Recorder()
     other = servers(tmp_path / "b", rec, host="127.0.0.2")
-    many_images_site(tmp_path / "b", 10)
+    many_images_site(tmp_path / "b", 6)
     base = servers(tmp_path / "a", rec)
-    many_images_site(tmp_path / "a", 10, other, 10)
-    got, _, _ = crawl(procs, tmp_path, base + "index.html", "--delay", "0.2", "--threads", "8",
+    many_images_site(tmp_path / "a", 6, other, 6)
+    got, _, _ = crawl(procs, tmp_path, base + "index.html", "--delay", "0.3", "--threads", "8",
                       "--allow-private", workers=2)
-    assert sum(r["ok"] for r in got.values()) == 20
+    assert sum(r["ok"] for r in got.values()) == 12
     for host in ("127.0.0.1", "127.0.0.2"):
-        starts = [t for t, h, _ in rec.requests if h == host]
-        gaps = [b - a for a, b in zip(starts, starts[1:])]
-        # enforced where tasks are handed out; a few ms of jitter between master and worker remain
-        assert min(gaps) >= 0.18, (host, gaps)
+        assert_spaced([t for t, h, _ in rec.requests if h == host], 0.3)
     a = [t for t, h, p in rec.requests if h == "127.0.0.1" and p.startswith("/img/")]
     b = [t for t, h, p in rec.requests if h == "127.0.0.2"]
     assert any(a[0] < t < a[-1] for t in b), "the second host waited for the first"
+
+
+def test_crawl_delay_spaces_its_hosts_requests_up_to_30_s_and_sigterm_stops_the_crawl_cleanly(
+        tmp_path, procs, servers):
+    rec = Recorder()
+    slow = servers(tmp_path / "b", rec, host="127.0.0.2")
+    write_file(tmp_path / "b", "robots.txt", "User-agent: *\nCrawl-delay: 3600\n")  # an hour: 30 s here
+    write_file(tmp_path / "b", "late.png", imagegen.png(8, 8, 9))
+    site = tmp_path / "a"
+    write_file(site, "robots.txt", "User-agent: *\nCrawl-delay: 0.3\n")
+    base = servers(site, rec, delay=0.3)  # answers held 0.3 s: the last image is in flight at SIGTERM
+    many_images_site(site, 5)
+    with open(site / "index.html", "a") as f:
+        f.write(f'<img src="{slow}late.png">')
+    seeds, out = tmp_path / "seeds.txt", tmp_path / "out"
+    seeds.write_text(base + "index.html\n")
+    p = procs.start("run", str(seeds), "--workers", "1", "--out", str(out), "--timeout", "5", "--allow-private")
+    lines = [p.stdout.readline().decode()]
+    while "Crawl-delay of" not in lines[-1] or "127.0.0.2" not in lines[-1]:
+        lines.append(p.stdout.readline().decode())
+        assert lines[-1], "".join(lines)
+    assert "127.0.0.2:" in lines[-1] and "asks for a Crawl-delay of 30 s; honouring it" in lines[-1], lines[-1]
+    # the first host's 5 images have been asked for; the second host's image waits its 30 s
+    wait_for(lambda: len([h for _, h, p in rec.requests if h == "127.0.0.1" and p.startswith("/img/")]) == 5,
+             30, "the first host's images")
+    p.send_signal(signal.SIGTERM)
+    log = "".join(lines) + output(p, 30)
+    assert p.returncode == 130 and "SIGTERM: stopping cleanly" in log, log
+    assert_spaced([t for t, h, path in rec.requests if h == "127.0.0.1" and path != "/robots.txt"], 0.3)
+    assert [path for _, h, path in rec.requests if h == "127.0.0.2"] == ["/robots.txt"]
+    # stopped cleanly: the results in flight were waited for and recorded, the waiting task was not
+    got = {r["url"]: r for r in records(out)}
+    assert sorted(got) == [base + f"img/{i}.png" for i in range(5)] and all(r["ok"] for r in got.values()), log
 
 
 def test_503_with_retry_after_is_retried_and_stored_after_3_attempts(tmp_path, procs, servers):
@@ -151,7 +180,7 @@ def test_503_with_retry_after_is_retried_and_stored_after_3_attempts(tmp_path, p
     png = imagegen.png(8, 8, 1)
     routes = {"/flaky.png": [(503, {"Retry-After": "1"}, b"busy"), (503, {"Retry-After": "1"}, b"busy"),
                              (200, {"Content-Type": "image/png"}, png)]}
-    write(tmp_path / "site", "index.html", '<img src="/flaky.png">')
+    write_file(tmp_path / "site", "index.html", '<img src="/flaky.png">')
     base = servers(tmp_path / "site", rec, routes=routes)
     got, log, out = crawl(procs, tmp_path, base + "index.html")
     r = got[base + "flaky.png"]
@@ -164,7 +193,7 @@ def test_503_with_retry_after_is_retried_and_stored_after_3_attempts(tmp_path, p
 def test_404_is_final_and_500_is_retried_until_the_retries_run_out(tmp_path, procs, servers):
     rec = Recorder()
     routes = {"/gone.png": [(404, {}, b"no")], "/broken.png": [(500, {}, b"oops")]}
-    write(tmp_path / "site", "index.html", '<img src="/gone.png"><img src="/broken.png">')
+    write_file(tmp_path / "site", "index.html", '<img src="/gone.png"><img src="/broken.png">')
     base = servers(tmp_path / "site", rec, routes=routes)
     got, _, _ = crawl(procs, tmp_path, base + "index.html", "--retries", "1")
     assert got[base + "gone.png"]["attempts"] == 1 and rec.paths().count("/gone.png") == 1
@@ -176,11 +205,11 @@ def test_redirect_chain_and_same_bytes_under_other_urls_are_stored_once(tmp_path
     logo = imagegen.png(16, 16, 7)
     site = tmp_path / "site"
     for name in ("logo.png", "copy1.png", "copy2.png"):
-        write(site, f"img/{name}", logo)
+        write_file(site, f"img/{name}", logo)
     routes = {"/r1.png": [(301, {"Location": "/r2.png"}, b"")], "/r2.png": [(302, {"Location": "/img/logo.png"}, b"")],
               "/loop.png": [(302, {"Location": "/loop.png"}, b"")],
               "/ftp.png": [(302, {"Location": "ftp://files.example/x.png"}, b"")]}
-    write(site, "index.html", "".join(f'<img src="{p}">' for p in
+    write_file(site, "index.html", "".join(f'<img src="{p}">' for p in
                                       ("/img/logo.png", "/img/copy1.png", "/img/copy2.png", "/r1.png", "/loop.png", "/ftp.png")))
     base = servers(site, rec, routes=routes)
     got, _, out = crawl(procs, tmp_path, base + "index.html", workers=2)
@@ -198,10 +227,10 @@ def test_redirect_chain_and_same_bytes_under_other_urls_are_stored_once(tmp_path
 def test_accept_and_min_bytes_skip_images_and_say_why(tmp_path, procs, servers):
     rec = Recorder()
     site = tmp_path / "site"
-    write(site, "big.png", imagegen.png(64, 64, 1, noise=0.5))
-    write(site, "pixel.png", imagegen.png(1, 1, 2))
-    write(site, "anim.gif", imagegen.gif(32, 32, 3))
-    write(site, "index.html", '<img src="/big.png"><img src="/pixel.png"><img src="/anim.gif">')
+    write_file(site, "big.png", imagegen.png(64, 64, 1, noise=0.5))
+    write_file(site, "pixel.png", imagegen.png(1, 1, 2))
+    write_file(site, "anim.gif", imagegen.gif(32, 32, 3))
+    write_file(site, "index.html", '<img src="/big.png"><img src="/pixel.png"><img src="/anim.gif">')
     base = servers(site, rec)
     got, _, out = crawl(procs, tmp_path, base + "index.html", "--accept", "png,jpg", "--min-bytes", "1000")
     assert got[base + "big.png"]["ok"]

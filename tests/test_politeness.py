@@ -40,6 +40,19 @@ def test_a_crawl_delay_raises_the_delay_for_its_host_only():
     assert gate.delay_for("slow") == 3.0 and gate.delay_for("fast") == 0.5
 
 
+def test_a_crawl_delay_counts_from_the_robots_txt_that_asked_for_it():
+    clock = Clock()
+    gate = HostGate(per_host=8, delay=0.0, clock=clock)
+    assert gate.try_start("h")  # robots.txt
+    clock.now += 0.1
+    gate.finish("h")
+    gate.set_delay("h", 3.0)  # its answer asks for 3 s
+    clock.now += 2.9
+    assert not gate.try_start("h")
+    clock.now += 0.1
+    assert gate.try_start("h") and not gate.try_start("h")
+
+
 def test_board_hands_out_hosts_in_turn_and_respects_their_limits():
     board = TaskBoard(60, gate=HostGate(per_host=2, delay=0.0))
     board.add_many([task(i, "a") for i in range(1, 6)] + [task(i, "b") for i in range(6, 8)])

@@ -157,6 +157,22 @@ def test_after_a_refresh_the_summary_counts_changes_and_the_gallery_marks_new_an
     assert 'class="change' not in report.write_gallery(first, rep).read_text()
 
 
+def test_crawler_report_dir_prints_the_summary_and_writes_the_gallery(crawl, tmp_path):
+    import subprocess
+    import sys
+    p = subprocess.run([sys.executable, "-m", "crawler", "report", str(crawl)], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == [*report.summary_lines(report.build_report(crawl)),
+                                     f"gallery: {crawl / 'index.html'}"]
+    assert srcs((crawl / "index.html").read_text())  # the gallery shows the stored images
+    # a folder without a manifest: bad arguments, in one line
+    p = subprocess.run([sys.executable, "-m", "crawler", "report", str(tmp_path / "nothing")], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 2 and p.stdout == "" and len(p.stderr.splitlines()) == 1, p.stderr
+    assert "manifest" in p.stderr and "Traceback" not in p.stderr
+
+
 def test_missing_manifest_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="manifest"):
         report.build_report(tmp_path)

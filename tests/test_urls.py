@@ -134,6 +134,14 @@ def test_include_and_exclude_patterns():
     assert not s.image_allowed("http://elsewhere/x.jpg?print=1")
 
 
+def test_the_rule_that_leaves_a_page_out_is_named():
+    s = Scope(seed_hosts=frozenset({"h"}), include=(r"/blog/",), exclude=(r"\?print=", r"/draft/"))
+    assert s.page_left_out("http://h/blog/1") is None
+    assert s.page_left_out("http://other/blog/1") == "its host is not a seed's, nor under --allow-domain"
+    assert s.page_left_out("http://h/") == "it matches no --include"
+    assert s.page_left_out("http://h/blog/draft/2") == "it matches --exclude '/draft/'"
+
+
 def test_images_come_from_any_host_unless_restricted():
     assert SCOPE.image_allowed("http://cdn.other/x.jpg")
     assert not SCOPE.image_allowed("http://cdn.other/x.jpg", same_host_only=True)
