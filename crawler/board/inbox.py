@@ -19,7 +19,6 @@ class ResultInbox:
         self._arrived = threading.Condition(self._lock)
         self._items: list[Any] = []
         self._woken = False  # wake() called since the last drain: the next one does not wait
-        self.refused = 0
 
     def put(self, item: Any) -> bool:
         return self.put_many([item])
@@ -30,7 +29,6 @@ class ResultInbox:
             items = [items]  # the master validates and drops it
         with self._lock:
             if len(self._items) + len(items) > MAX_INBOX:
-                self.refused += 1
                 return False
             self._items.extend(items)
             self._arrived.notify()
