@@ -26,6 +26,7 @@ from .leases import Leases
 from .pending import HostQueues
 from .roster import WorkerRoster
 from .task import Task, default_wire
+from .waiting import WaitingWorkers
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class TaskBoard:
         self._queues = HostQueues()
         self._leases = Leases()
         self._roster = WorkerRoster()
+        self._waiting = WaitingWorkers()
         self.workers = self._roster.workers  # worker name -> last contact (the board's clock)
         self._finished = False
         self.dropped = 0
@@ -172,7 +174,9 @@ class TaskBoard:
 
         `idle` is how many of the worker's threads are free right now. Tasks for a host with
         a delay between starts go only to free threads, so that a task does not wait in a
-        worker's queue and start closer to the previous one than the delay allows.
+        worker's queue and start closer to the previous one than the delay allows. Tasks
+        beyond `idle` (prefetch) take no slot that another worker's free threads wait for
+        (board/waiting.py).
         """
         worker = str(worker)[:200]
         n = max(0, min(int(n), MAX_BATCH))
@@ -189,6 +193,7 @@ class TaskBoard:
                     return self._lease(worker, n, idle)
             # finished (or stopping): nothing more is handed out, whatever is still queued
             self._roster.told_to_stop(worker)
+            self._waiting.forget(worker)
             return [stop_message()]
 
     def exchange(self, worker: str = "?", results: Any = (), n: int = 0, timeout: float = 0.0,
@@ -210,6 +215,8 @@ class TaskBoard:
         out: list[dict] = []
         now = self._clock()
         deadline = now + self.lease_seconds
+        threads = idle  # the first `threads` tasks go to free threads; the rest wait in its queue
+        waiting = self._waiting
         progress = True
         while len(out) < n and progress and self._queues:
             progress = False
@@ -219,6 +226,9 @@ class TaskBoard:
                 delayed = self.gate.delay_for(host) > 0
                 if (delayed and idle <= 0) or not self.gate.ready_for_image(host, self._queues.waiting(host), now):
                     continue
+                if len(out) >= threads and waiting and \
+                        not self.gate.room_beyond(host, waiting.others(host, worker, now)):
+                    continue  # prefetch would hold a slot another worker's free threads wait for
                 task = self._queues.take(host)
                 if task is None:
                     continue
@@ -227,6 +237,9 @@ class TaskBoard:
                 out.append(self.to_wire(task))
                 idle -= delayed
                 progress = True
+        short = threads - len(out)
+        # short > 0: the loop ended with free threads left and every pending host refusing
+        waiting.note(worker, short, self._queues.hosts() if short > 0 else (), now)
         return out
 
     def _free_slot(self, host: str) -> None:
@@ -250,6 +263,7 @@ class TaskBoard:
     def release(self, worker: str = "?", task_ids: Any = ()) -> int:
         """A stopping worker gives back tasks it had not started: they go to the queue's front."""
         with self._lock:
+            self._waiting.forget(str(worker)[:200])
             back = self._leases.release(str(worker)[:200], task_ids)
             for lease in reversed(back):
                 self._free_slot(lease.host)
@@ -264,6 +278,7 @@ class TaskBoard:
         worker, why = str(worker)[:200], str(why)[:500]
         with self._lock:
             self._roster.stopped(worker, why, self._clock())
+            self._waiting.forget(worker)
 
     def qsize(self) -> int:
         with self._lock:
