@@ -134,9 +134,10 @@ def test_a_worker_that_asks_no_more_stops_waiting_and_an_expired_wait_is_dropped
 @pytest.mark.parametrize("in_flight, reserved, per_host, room", [
     (0, 0, 8, True), (7, 0, 8, True), (8, 0, 8, False), (4, 3, 8, True), (4, 4, 8, False), (0, 9, 8, False),
 ])
-def test_a_hosts_room_beyond_the_slots_others_wait_for(in_flight, reserved, per_host, room):
+def test_a_hosts_room_beyond_the_slots_others_wait_for_and_whether_it_is_full(in_flight, reserved, per_host, room):
     from crawler.politeness import HostGate
     gate = HostGate(per_host=per_host, delay=0.0, clock=lambda: 0.0)
     for _ in range(in_flight):
         gate.start("a")
     assert gate.room_beyond("a", reserved) is room
+    assert gate.full("a") is (in_flight >= per_host) and not gate.full("b")

@@ -238,8 +238,10 @@ class TaskBoard:
                 idle -= delayed
                 progress = True
         short = threads - len(out)
-        # short > 0: the loop ended with free threads left and every pending host refusing
-        waiting.note(worker, short, self._queues.hosts() if short > 0 else (), now)
+        # short > 0: the loop ended with free threads left and every pending host refusing;
+        # the worker waits for those that refused because their slots are all taken (a
+        # host's delay or its pages' claim hold back prefetch already)
+        waiting.note(worker, short, [h for h in self._queues.hosts() if self.gate.full(h)] if short > 0 else (), now)
         return out
 
     def _free_slot(self, host: str) -> None:

@@ -9,7 +9,7 @@ free, a slot held by a queued task is a request the site could have had and did 
 workers of 4 threads on a one-host site with --per-host 8 saw 4 requests at once while the
 first held all 8 slots (its results freed them in the same call that took them back) and
 the second idled for the whole crawl. So the board remembers, for a moment, who asked with
-threads free and got fewer tasks than that, and for which hosts; a lease beyond another
+threads free and got fewer tasks than that, and for which full hosts; a lease beyond another
 worker's free threads (prefetch) takes a slot of such a host only while slots are left over
 for the waiting workers too (TaskBoard._lease, HostGate.room_beyond).
 
@@ -28,7 +28,7 @@ than that, and a worker that went away stops holding other workers' prefetch bac
 
 class Wait(NamedTuple):
     slots: int              # the worker's free threads its lease left without a task
-    hosts: frozenset[str]   # the hosts whose tasks were pending but could not go out
+    hosts: frozenset[str]   # the full hosts whose tasks were pending but could not go out
     until: float            # the board's clock
 
 
@@ -41,7 +41,7 @@ class WaitingWorkers:
 
     def note(self, worker: str, short: int, hosts: list[str] | frozenset[str], now: float) -> None:
         """The worker's lease left `short` of its free threads without a task while `hosts`
-        had tasks pending (their gates said no): it waits for those hosts' slots, until an ask
+        had tasks pending and every slot taken: it waits for those hosts' slots, until an ask
         that leaves none short, or for HOLD seconds."""
         for name in [w for w, wait in self._waits.items() if wait.until <= now]:
             del self._waits[name]
