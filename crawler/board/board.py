@@ -7,7 +7,8 @@ swallowed `get()` would otherwise leave.
 
 The board is used from the manager's server threads (one per worker connection) and from
 the master's own loop, so every method takes the lock. Its parts (HostQueues, Leases,
-WorkerRoster) take none of their own: they are only ever called under this lock.
+WorkerRoster, WaitingWorkers) take none of their own: they are only ever called under this
+lock.
 """
 
 from __future__ import annotations

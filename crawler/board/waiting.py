@@ -18,6 +18,7 @@ Not locked: TaskBoard's lock guards every call.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import NamedTuple
 
 HOLD = 1.0
@@ -39,7 +40,7 @@ class WaitingWorkers:
     def __bool__(self) -> bool:
         return bool(self._waits)
 
-    def note(self, worker: str, short: int, hosts: list[str] | frozenset[str], now: float) -> None:
+    def note(self, worker: str, short: int, hosts: Collection[str], now: float) -> None:
         """The worker's lease left `short` of its free threads without a task while `hosts`
         had tasks pending and every slot taken: it waits for those hosts' slots, until an ask
         that leaves none short, or for HOLD seconds."""
