@@ -141,3 +141,26 @@ def test_a_hosts_room_beyond_the_slots_others_wait_for_and_whether_it_is_full(in
         gate.start("a")
     assert gate.room_beyond("a", reserved) is room
     assert gate.full("a") is (in_flight >= per_host) and not gate.full("b")
+
+
+@pytest.mark.parametrize("waits, idle, n, got", [
+    ({}, 2, 6, ["a", "b", "a", "b", "a", "b"]),                 # one worker: prefetch on every host, in turn
+    ({"a": 3}, 2, 6, ["a", "b", "b", "b", "b"]),               # a's slots wait for w2: its free thread only
+    ({"a": 1}, 2, 6, ["a", "b", "a", "b", "b", "b"]),          # one slot of a is left beyond w2's wait
+    ({"a": 3}, 0, 6, ["b", "b", "b", "b"]),                    # no thread free: no task of a at all
+])
+def test_take_tasks_holds_back_prefetch_only_on_the_hosts_other_workers_wait_for(waits, idle, n, got):
+    from crawler.board.handout import take_tasks
+    from crawler.board.waiting import WaitingWorkers
+    from crawler.politeness import HostGate
+    q = HostQueues()
+    for i in range(1, 5):
+        q.add(task(i, "a"), False)
+        q.add(task(10 + i, "b"), False)
+    gate = HostGate(per_host=4, delay=0.0, clock=lambda: 0.0)
+    gate.start("a")  # a has 1 of its 4 slots taken already
+    waiting = WaitingWorkers()
+    for host, slots in waits.items():
+        waiting.note("w2", slots, [host], 0.0)
+    hosts = [h for h, _ in take_tasks(q, gate, waiting, "w1", n, idle, 0.0)]
+    assert hosts == got

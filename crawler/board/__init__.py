@@ -4,7 +4,8 @@ TaskBoard (board.py) is the served face, composed of HostQueues (pending.py: tas
 one queue per host), Leases (leases.py: tasks out with a worker), WorkerRoster (roster.py:
 the workers heard from) and WaitingWorkers (waiting.py: whose free threads wait for a full
 host's slot, which other workers' prefetch leaves to them); ResultInbox (inbox.py) is where
-results arrive; Task (task.py) is a task as the master keeps it.
+results arrive; Task (task.py) is a task as the master keeps it; handout.py says which
+pending tasks go to a worker that asks.
 """
 
 from .board import MAX_WAIT, TaskBoard

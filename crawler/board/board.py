@@ -22,6 +22,7 @@ from typing import Any
 
 from ..messages import stop_message
 from ..politeness import HostGate
+from .handout import take_tasks
 from .inbox import ResultInbox
 from .leases import Leases
 from .pending import HostQueues
@@ -175,9 +176,8 @@ class TaskBoard:
 
         `idle` is how many of the worker's threads are free right now. Tasks for a host with
         a delay between starts go only to free threads, so that a task does not wait in a
-        worker's queue and start closer to the previous one than the delay allows. Tasks
-        beyond `idle` (prefetch) take no slot that another worker's free threads wait for
-        (board/waiting.py).
+        worker's queue and start closer to the previous one than the delay allows; nor do
+        tasks of a host whose slots another worker's free threads wait for (handout.py).
         """
         worker = str(worker)[:200]
         n = max(0, min(int(n), MAX_BATCH))
@@ -213,36 +213,12 @@ class TaskBoard:
         return {"accepted": accepted, "tasks": self.get_many(worker, n, timeout, idle)}
 
     def _lease(self, worker: str, n: int, idle: int) -> list[dict]:
-        out: list[dict] = []
         now = self._clock()
         deadline = now + self.lease_seconds
-        threads = idle  # the first `threads` tasks go to free threads; the rest wait in its queue
-        waiting = self._waiting
-        progress = True
-        while len(out) < n and progress and self._queues:
-            progress = False
-            for host in self._queues.hosts():
-                if len(out) >= n:
-                    break
-                delayed = self.gate.delay_for(host) > 0
-                if (delayed and idle <= 0) or not self.gate.ready_for_image(host, self._queues.waiting(host), now):
-                    continue
-                if len(out) >= threads and waiting and \
-                        not self.gate.room_beyond(host, waiting.others(host, worker, now)):
-                    continue  # prefetch would hold a slot another worker's free threads wait for
-                task = self._queues.take(host)
-                if task is None:
-                    continue
-                self.gate.start(host, now)
-                self._leases.grant(task, deadline, worker, host)
-                out.append(self.to_wire(task))
-                idle -= delayed
-                progress = True
-        short = threads - len(out)
-        # short > 0: the loop ended with free threads left and every pending host refusing;
-        # the worker waits for those that refused because their slots are all taken (a
-        # host's delay or its pages' claim hold back prefetch already)
-        waiting.note(worker, short, [h for h in self._queues.hosts() if self.gate.full(h)] if short > 0 else (), now)
+        out: list[dict] = []
+        for host, task in take_tasks(self._queues, self.gate, self._waiting, worker, n, idle, now):
+            self._leases.grant(task, deadline, worker, host)
+            out.append(self.to_wire(task))
         return out
 
     def _free_slot(self, host: str) -> None:

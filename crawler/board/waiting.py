@@ -11,7 +11,7 @@ first held all 8 slots (its results freed them in the same call that took them b
 the second idled for the whole crawl. So the board remembers, for a moment, who asked with
 threads free and got fewer tasks than that, and for which full hosts; a lease beyond another
 worker's free threads (prefetch) takes a slot of such a host only while slots are left over
-for the waiting workers too (TaskBoard._lease, HostGate.room_beyond).
+for the waiting workers too (handout.take_tasks, HostGate.room_beyond).
 
 Not locked: TaskBoard's lock guards every call.
 """
