@@ -177,7 +177,7 @@ def test_exchange_delivers_first_so_the_freed_slot_goes_to_the_same_call():
 
 
 def test_exchange_says_when_the_inbox_refused_the_results(monkeypatch):
-    import crawler.board as board_module
+    import crawler.board.inbox as board_module
     board = TaskBoard(10)
     board.results = inbox = ResultInbox(on_arrival=board.arrived)
     board.add(task(1))

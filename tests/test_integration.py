@@ -49,19 +49,20 @@ def test_run_with_two_workers_stores_every_image_and_records_every_failure(how, 
     """forked: Linux's fast paths. portable: the paths of macOS and Windows, on Linux: workers
     started without fork, storage without directory descriptors, socket timeouts kept by
     Python. tls: the manager link over TLS, the local workers pinning the master's certificate."""
-    root, truth, base_url = site
-    env, extra = {}, []
+    root, truth, _ = site
+    env: dict[str, str] = {}
+    # Both workers must do work: a site slow enough that the first does not take every image
+    # before the second is there (workers started as new interpreters join later than forked
+    # ones; on a fast loopback site even a forked one can find the crawl done), and fewer
+    # threads than --per-host's 8, so that one worker cannot hold all of the site's slots.
+    server, base_url = serve_slow(root, delay=0.05)
+    request.addfinalizer(lambda: (server.shutdown(), server.server_close()))
+    extra = ["--threads", "3"]
     if how == "portable":
         env = {"CRAWLER_DISABLE": "fork,dir-fd,openat2,kernel-timeouts"}
-        # workers started as new interpreters join later than forked ones: a site slow enough
-        # that the first does not take every image before the second is there, and fewer
-        # threads than --per-host's 8, so that it cannot hold all of the site's slots
-        server, base_url = serve_slow(root, delay=0.05)
-        request.addfinalizer(lambda: (server.shutdown(), server.server_close()))
-        extra = ["--threads", "3"]
     elif how == "tls":
         files = request.getfixturevalue("tls_files")
-        extra = ["--tls-cert", str(files.cert), "--tls-key", str(files.key)]
+        extra += ["--tls-cert", str(files.cert), "--tls-key", str(files.key)]
     out = tmp_path / "out"
     seeds = seed_file(tmp_path, "# the site", "", base_url + truth["start"])
     p = procs.start("run", str(seeds), "--workers", "2", "--out", str(out), *extra, env=env)
