@@ -1,9 +1,7 @@
-"""The crawl's master: pages in, image tasks out, results recorded (see master.py for the parts)."""
+"""The crawl's master: pages in, image tasks out, results recorded (master.py names the parts)."""
 
 from .master import Master
-from .pagejobs import PageOutcome, RobotsOutcome, fetch_with_retries, process_page
-from .record import JOURNAL_NAME
+from .pagejobs import process_page
 from .stats import Summary
 
-__all__ = ["JOURNAL_NAME", "Master", "PageOutcome", "RobotsOutcome", "Summary", "fetch_with_retries",
-           "process_page"]
+__all__ = ["Master", "Summary", "process_page"]
