@@ -22,6 +22,8 @@ log = logging.getLogger("crawler")
 from .config import (EXIT_AUTHKEY, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_KEY_REFUSED,  # noqa: E402
                      EXIT_KEY_TOO_OPEN, EXIT_KEY_TOO_SHORT, EXIT_OK, EXIT_TLS, EXIT_USAGE)
 
+_KEY_FILE = f"OUT/{config.STATE_DIRNAME}/{authkey.KEY_NAME}"  # where the master keeps its authkey
+
 EPILOG_MAIN = """examples:
   crawler demo                                   crawl the bundled demo site, offline
   crawler run seeds/example.txt --workers 4      master and 4 local workers
@@ -60,7 +62,7 @@ def _crawl_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lease-seconds", type=float, default=None, help="time a worker has for a task before it is handed out again (default: 4 x timeout + 10)")
     g.add_argument("--max-attempts", type=int, default=config.DEFAULT_MAX_ATTEMPTS, help="leases per task before it is recorded as failed (default: %(default)s)")
     g.add_argument("--authkey-file", type=Path, default=None, metavar="FILE",
-                   help="authkey file (mode 600); default: $CRAWLER_AUTHKEY, else OUT/.crawler/authkey, generated if missing")
+                   help=f"authkey file (mode 600); default: $CRAWLER_AUTHKEY, else {_KEY_FILE}, generated if missing")
     g.add_argument("--per-host", type=int, default=config.DEFAULT_PER_HOST,
                    help="requests in flight to one host, over the master and all workers (default: %(default)s)")
     g.add_argument("--delay", type=float, default=config.DEFAULT_DELAY,
@@ -76,7 +78,7 @@ def _crawl_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-pages-per-host", type=int, default=config.DEFAULT_MAX_PAGES_PER_HOST,
                    help="pages fetched at most from one host (default: %(default)s)")
     g.add_argument("--fresh", action="store_true",
-                   help="start over instead of resuming the crawl recorded in OUT/.crawler/")
+                   help=f"start over instead of resuming the crawl recorded in OUT/{config.STATE_DIRNAME}/")
     g.add_argument("--refresh", action="store_true",
                    help="crawl a finished (or stopped) crawl in OUT again: every page fetched again, every known "
                         "image asked with a conditional request (only what changed is downloaded)")
@@ -207,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--socket-timeout", type=float, default=30.0,
                    help="a master that does not answer a call for this long counts as lost (default: %(default)s s)")
     w.add_argument("--authkey-file", type=Path, default=None, metavar="FILE",
-                   help="authkey file (mode 600); default: $CRAWLER_AUTHKEY, else OUT/.crawler/authkey")
+                   help=f"authkey file (mode 600); default: $CRAWLER_AUTHKEY, else {_KEY_FILE}")
     _request_options(w, crawl=False)
     _tls_client_options(w)
     _config_option(w)
@@ -229,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("status", allow_abbrev=False, help="ask a running master how its crawl goes", formatter_class=fmt,
                        epilog="example:\n  crawler status --connect 127.0.0.1:50000 --out downloads --json")
     s.add_argument("--connect", required=True, metavar="HOST:PORT", help="the master's address")
-    s.add_argument("--out", type=Path, default=Path(config.DEFAULT_OUT), help="where to look for the authkey (OUT/.crawler/authkey)")
+    s.add_argument("--out", type=Path, default=Path(config.DEFAULT_OUT), help=f"where to look for the authkey ({_KEY_FILE})")
     s.add_argument("--authkey-file", type=Path, default=None, metavar="FILE", help="authkey file (mode 600)")
     s.add_argument("--json", action="store_true", help="print the status as JSON")
     _tls_client_options(s)

@@ -20,7 +20,8 @@ import requests
 import urllib3.exceptions
 from urllib3.util.ssl_match_hostname import CertificateError
 
-from . import charset, retry, transport, urls
+from . import charset, imagetype, retry, transport, urls
+from .config import download_deadline
 from .errors import (FetchError, FetchTimeoutError, HTTPStatusError, NetworkError, RedirectError, TLSError,
                      TooLargeError, UnreachableError)
 from .messages import MAX_VALIDATOR_CHARS  # an ETag or Last-Modified longer is not kept (nor sent back)
@@ -38,7 +39,6 @@ MAX_REDIRECTS = 10
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 DECODED_ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip", "deflate"})  # what we ask for, and urllib3 decodes
-DEFAULT_PORTS = {"http": 80, "https": 443}
 # what requests, urllib3 and the socket layer raise for a request that went wrong
 _LIBRARY_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError)
 
@@ -92,8 +92,9 @@ def same_site(old: str, new: str) -> bool:
     a, b = urlsplit(old), urlsplit(new)
     if a.hostname != b.hostname:
         return False
-    pa, pb = a.port or DEFAULT_PORTS.get(a.scheme), b.port or DEFAULT_PORTS.get(b.scheme)
-    if (a.scheme, b.scheme, pa, pb) == ("http", "https", 80, 443):
+    ports = urls.DEFAULT_PORTS
+    pa, pb = a.port or ports.get(a.scheme), b.port or ports.get(b.scheme)
+    if (a.scheme, b.scheme) == ("http", "https") and (pa, pb) == (ports["http"], ports["https"]):
         return True
     return a.scheme == b.scheme and pa == pb
 
@@ -153,7 +154,7 @@ def open_body(client: Client, url: str, *, max_bytes: int, timeout: float,
     With `etag` or `last_modified` (what an earlier answer said), the request is conditional
     (If-None-Match, If-Modified-Since), and a 304 yields a Body with `not_modified` set: no
     body is read, and the connection goes back to the pool."""
-    deadline = time.monotonic() + 3 * timeout
+    deadline = time.monotonic() + download_deadline(timeout)
     conditional = _conditional_headers(etag, last_modified)
     resp, final_url = _get(client, url, accept, timeout, conditional)
     try:
@@ -224,16 +225,12 @@ class Page:
 
     @property
     def is_html(self) -> bool:
-        ctype = (self.content_type or "").split(";")[0].strip().lower()
+        ctype = imagetype.media_type(self.content_type)
         return ctype in HTML_TYPES or (not ctype and self.body.lstrip()[:1] == b"<")
 
     @property
     def charset(self) -> str | None:
-        for param in (self.content_type or "").split(";")[1:]:
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "charset" and value.strip():
-                return value.strip().strip("\"'")
-        return None
+        return imagetype.media_param(self.content_type, "charset")
 
     def text(self) -> str:
         """The body as text: the charset from the header, else the document's meta, else
@@ -286,7 +283,7 @@ def with_retries(call: Callable[[], T], url: str, retries: int, *, what: str = "
 
 
 def _looks_html(content_type: str | None) -> bool:
-    ctype = (content_type or "").split(";")[0].strip().lower()
+    ctype = imagetype.media_type(content_type)
     return not ctype or ctype in HTML_TYPES
 
 

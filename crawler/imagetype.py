@@ -23,8 +23,11 @@ OTHER_EXTENSIONS: dict[str, tuple[str, ...]] = {"jpeg": (".pjpeg", ".pjp"), "png
 EXTENSIONS: dict[str, str] = {kind: exts[0] for kind, exts in KEPT_EXTENSIONS.items()}
 """The extension a stored file of each kind gets."""
 
-IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    ext for table in (KEPT_EXTENSIONS, OTHER_EXTENSIONS) for exts in table.values() for ext in exts)
+EXTENSION_KINDS: dict[str, str] = {
+    ext: kind for table in (KEPT_EXTENSIONS, OTHER_EXTENSIONS) for kind, exts in table.items() for ext in exts}
+"""The kind each image extension (lower case, with the dot) names."""
+
+IMAGE_EXTENSIONS: frozenset[str] = frozenset(EXTENSION_KINDS)
 """Every extension that names an image (lower case, with the dot)."""
 
 _CONTENT_TYPES = {
@@ -135,6 +138,15 @@ def _skip_svg_doctype(text: bytes, i: int) -> int:
 def media_type(content_type: str | None) -> str:
     """The lower-case type/subtype of a Content-Type header, parameters dropped ("" if missing)."""
     return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def media_param(content_type: str | None, name: str) -> str | None:
+    """The value of one parameter of a Content-Type (`charset`...), unquoted; None if absent or empty."""
+    for param in (content_type or "").split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == name and value.strip():
+            return value.strip().strip("\"'")
+    return None
 
 
 def kind_from_content_type(content_type: str | None) -> str | None:

@@ -25,19 +25,15 @@ from urllib.parse import quote, urlsplit
 
 from . import imagetype, manifest, naming, urls
 from .refresh import CHANGES, NEW, UPDATED
+from .config import MANIFEST_NAME
 from .errors import ConfigError
 
-MANIFEST = "manifest.jsonl"
 INDEX = "index.html"
 TOP_HOSTS = 10
 EXAMPLES = 3
 _GENERATOR = "crawler report"
 _PAGE_FILE = re.compile(r"index-(\d+)\.html\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_EXT_KINDS = {".jpg": "jpeg", ".jpeg": "jpeg", ".jpe": "jpeg", ".jfif": "jpeg", ".png": "png",
-              ".apng": "png", ".gif": "gif", ".webp": "webp", ".avif": "avif", ".bmp": "bmp",
-              ".ico": "ico", ".tif": "tiff", ".tiff": "tiff", ".svg": "svg"}
-_EXT_KINDS.update({ext: kind for kind, ext in imagetype.EXTENSIONS.items()})
 
 
 @dataclass
@@ -104,7 +100,7 @@ class Report:
 def build_report(out: Path) -> Report:
     """The report of the crawl in `out`; ConfigError when there is no manifest to read."""
     out = Path(out)
-    path = out / MANIFEST
+    path = out / MANIFEST_NAME
     if not path.is_file():
         raise ConfigError(f"no manifest at {path}: is {out} the --out folder of a crawl?")
     try:
@@ -199,8 +195,8 @@ def kind_of(content_type: Any, path: str | None) -> str:
         return kind
     if path:
         ext = posixpath.splitext(path)[1].lower()
-        if ext in _EXT_KINDS:
-            return _EXT_KINDS[ext]
+        if ext in imagetype.EXTENSION_KINDS:
+            return imagetype.EXTENSION_KINDS[ext]
     mt = imagetype.media_type(content_type) if isinstance(content_type, str) else ""
     return _clean(mt, 40) if mt else "unknown"
 

@@ -26,6 +26,7 @@ import zlib
 from xml.parsers import expat
 
 from .errors import SitemapError
+from .imagetype import media_type
 from .sitemapxml import KINDS, MAX_IMAGES_PER_PAGE, MAX_LOC_CHARS, Entry, Sitemap, TextHandler, XMLHandler
 from .urls import normalize_url
 
@@ -181,7 +182,7 @@ def sniff(head: bytes, content_type: str | None = None, name: str = "") -> bool:
     is a sitemap's or a feed's root. `crawler extract` decides with it."""
     if head.startswith(GZIP_MAGIC):
         return True
-    ctype = (content_type or "").split(";")[0].strip().lower()
+    ctype = media_type(content_type)
     if ctype == "text/plain" or (not ctype and name.lower().endswith(".txt")):
         return True
     text = head.removeprefix(_BOM)

@@ -4,7 +4,8 @@ import time
 import pytest
 from PIL import Image, features
 
-from crawler.imagetype import EXTENSIONS, content_type_says_not_image, is_image, kind_from_content_type, sniff
+from crawler.imagetype import (EXTENSIONS, content_type_says_not_image, is_image, kind_from_content_type, media_param,
+                               sniff)
 
 
 def pil(fmt: str, **kw) -> bytes:
@@ -121,6 +122,15 @@ def test_an_html_page_named_jpg_is_not_an_image():
 ])
 def test_kind_from_content_type_ignores_case_and_parameters(ctype, kind):
     assert kind_from_content_type(ctype) == kind
+
+
+@pytest.mark.parametrize("ctype, value", [
+    ("text/html; charset=utf-8", "utf-8"), ('text/html;CHARSET="ISO-8859-1"', "ISO-8859-1"),
+    ("text/html; q=1 ; charset = 'koi8-r' ", "koi8-r"), ("text/html; charset=", None), ("text/html", None),
+    ("", None), (None, None),
+])
+def test_media_param_reads_one_parameter_unquoted(ctype, value):
+    assert media_param(ctype, "charset") == value
 
 
 @pytest.mark.parametrize("ctype, says_not", [
