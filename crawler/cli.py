@@ -461,6 +461,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if getattr(args, "config", None) is not None:
         from . import configfile
+        # private: argparse exposes a subcommand's parser nowhere else (_actions, _SubParsersAction)
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
         sub.set_defaults(**configfile.load(args.config, sub))
         args = parser.parse_args(argv)

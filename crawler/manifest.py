@@ -10,12 +10,6 @@ from typing import Any, Iterator
 
 from .errors import StateWriteError
 
-FIELDS = ("url", "page", "source", "ok", "path", "bytes", "sha256", "content_type", "status", "error",
-          "worker", "elapsed")
-"""The documented fields, in order; `final_url`, `reason`, `attempts`, `leases`, `etag`,
-`last_modified`, `change` and, for a copy of bytes stored earlier, `duplicate_of` follow them."""
-
-
 def record(url: str, page: str | None, leases: int, result: dict | None, *, error: str | None = None,
            reason: str | None = None, source: str | None = None, change: str = "new") -> dict[str, Any]:
     """The manifest line for a task, from its result, or from a master-side failure.

@@ -238,12 +238,12 @@ def human_bytes(n: int) -> str:
     """1536 -> "1.5 KiB"."""
     if n < 1024:
         return f"{n} B"
-    value = float(n)
-    for unit in ("KiB", "MiB", "GiB", "TiB", "PiB"):
-        value /= 1024
-        if value < 1024 or unit == "PiB":
+    value = n / 1024
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        if value < 1024:
             return f"{value:.1f} {unit}"
-    return f"{n} B"  # not reached
+        value /= 1024
+    return f"{value:.1f} PiB"
 
 
 # ---------------------------------------------------------------------------------------------

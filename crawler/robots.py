@@ -132,7 +132,3 @@ class Robots:
                 wait = min(max(retry_after, RETRY_AFTER_RANGE[0]), RETRY_AFTER_RANGE[1])
             entry.retry_at = self._clock() + wait
         return None
-
-    def pending(self) -> bool:
-        """Is any robots.txt still to be settled?"""
-        return any(e.state in (UNKNOWN, PENDING, DEFERRED) for e in self._origins.values())

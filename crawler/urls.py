@@ -233,15 +233,6 @@ def _remove_dot_segments(path: str) -> str:
     return result if result.startswith("/") else "/" + result
 
 
-def is_http_url(url: str) -> bool:
-    """True if url has the scheme http or https and a host."""
-    try:
-        parts = urlsplit(url)
-        return parts.scheme.lower() in DEFAULT_PORT_TEXTS and bool(parts.hostname)
-    except (ValueError, TypeError, AttributeError):
-        return False
-
-
 def authority(url: str) -> str | None:
     """The `[user@]host[:port]` part of `scheme://...` or `//...`, without parsing it; None if
     there is none. A cheap key: callers parse each distinct authority once (lru_cache)."""
