@@ -10,17 +10,26 @@ import threading
 from pathlib import Path
 
 from . import __version__, authkey, config, httpopts, logs, portable, queues, urls
-from .progress import use_live_display
 from .board import MAX_WAIT
-from .config import CrawlConfig, WorkerConfig, parse_address
+from .config import (
+    EXIT_AUTHKEY,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_KEY_REFUSED,
+    EXIT_KEY_TOO_OPEN,
+    EXIT_KEY_TOO_SHORT,
+    EXIT_OK,
+    EXIT_TLS,
+    EXIT_USAGE,
+    CrawlConfig,
+    WorkerConfig,
+    parse_address,
+)
+from .errors import AuthkeyError, AuthkeyTooOpenError, AuthkeyTooShortError, ConfigError, CrawlerError, StateWriteError
 from .launch import CONSOLE, install_stop_handlers, run_local, run_master, tune_gc
-from .errors import (AuthkeyError, AuthkeyTooOpenError, AuthkeyTooShortError, ConfigError, CrawlerError,
-                     StateWriteError)
+from .progress import use_live_display
 
 log = logging.getLogger("crawler")
-
-from .config import (EXIT_AUTHKEY, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_KEY_REFUSED,  # noqa: E402
-                     EXIT_KEY_TOO_OPEN, EXIT_KEY_TOO_SHORT, EXIT_OK, EXIT_TLS, EXIT_USAGE)
 
 _KEY_FILE = f"OUT/{config.STATE_DIRNAME}/{authkey.KEY_NAME}"  # where the master keeps its authkey
 
@@ -43,38 +52,53 @@ exit codes: 0 done, 1 crawl failed, 2 bad arguments or seeds, 3 authkey missing,
 def _crawl_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("crawl")
     g.add_argument("--out", type=Path, default=Path(config.DEFAULT_OUT), help="downloads folder (default: %(default)s)")
-    g.add_argument("--max-depth", type=int, default=config.DEFAULT_MAX_DEPTH, help="link hops from a seed (default: %(default)s)")
-    g.add_argument("--max-pages", type=int, default=config.DEFAULT_MAX_PAGES, help="pages fetched at most (default: %(default)s)")
+    g.add_argument("--max-depth", type=int, default=config.DEFAULT_MAX_DEPTH,
+                   help="link hops from a seed (default: %(default)s)")
+    g.add_argument("--max-pages", type=int, default=config.DEFAULT_MAX_PAGES,
+                   help="pages fetched at most (default: %(default)s)")
     g.add_argument("--allow-domain", action="append", default=[], metavar="D",
                    help="also crawl pages on D and its subdomains (repeatable)")
-    g.add_argument("--include", action="append", default=[], metavar="REGEX", help="only follow page URLs matching REGEX (repeatable)")
-    g.add_argument("--exclude", action="append", default=[], metavar="REGEX", help="skip URLs matching REGEX (repeatable)")
-    g.add_argument("--same-host-images", action="store_true", help="download images only from the pages' hosts (default: any host)")
-    g.add_argument("--max-bytes", type=int, default=config.DEFAULT_MAX_BYTES, help="largest image stored (default: %(default)s)")
-    g.add_argument("--max-page-bytes", type=int, default=config.DEFAULT_MAX_PAGE_BYTES, help="largest page read; longer ones are cut (default: %(default)s)")
-    g.add_argument("--timeout", type=float, default=config.DEFAULT_TIMEOUT, help="connect/read timeout in seconds (default: %(default)s)")
-    g.add_argument("--user-agent", default=config.DEFAULT_USER_AGENT, metavar="UA", help="User-Agent header (default: %(default)s)")
-    g.add_argument("--page-threads", type=int, default=config.DEFAULT_PAGE_THREADS, help="threads fetching pages on the master (default: %(default)s)")
+    g.add_argument("--include", action="append", default=[], metavar="REGEX",
+                   help="only follow page URLs matching REGEX (repeatable)")
+    g.add_argument("--exclude", action="append", default=[], metavar="REGEX",
+                   help="skip URLs matching REGEX (repeatable)")
+    g.add_argument("--same-host-images", action="store_true",
+                   help="download images only from the pages' hosts (default: any host)")
+    g.add_argument("--max-bytes", type=int, default=config.DEFAULT_MAX_BYTES,
+                   help="largest image stored (default: %(default)s)")
+    g.add_argument("--max-page-bytes", type=int, default=config.DEFAULT_MAX_PAGE_BYTES,
+                   help="largest page read; longer ones are cut (default: %(default)s)")
+    g.add_argument("--timeout", type=float, default=config.DEFAULT_TIMEOUT,
+                   help="connect/read timeout in seconds (default: %(default)s)")
+    g.add_argument("--user-agent", default=config.DEFAULT_USER_AGENT, metavar="UA",
+                   help="User-Agent header (default: %(default)s)")
+    g.add_argument("--page-threads", type=int, default=config.DEFAULT_PAGE_THREADS,
+                   help="threads fetching pages on the master (default: %(default)s)")
     g.add_argument("--page-processes", type=int, default=config.DEFAULT_PAGE_PROCESSES, metavar="N",
                    help="processes beside the master that parse pages, so parsing holds up neither the "
                         "master nor its GIL; they start once the page threads have parsed for 2 s of CPU; "
                         "0: the page threads parse (default: %(default)s)")
-    g.add_argument("--lease-seconds", type=float, default=None, help="time a worker has for a task before it is handed out again (default: 4 x timeout + 10)")
-    g.add_argument("--max-attempts", type=int, default=config.DEFAULT_MAX_ATTEMPTS, help="leases per task before it is recorded as failed (default: %(default)s)")
+    g.add_argument("--lease-seconds", type=float, default=None,
+                   help="time a worker has for a task before it is handed out again (default: 4 x timeout + 10)")
+    g.add_argument("--max-attempts", type=int, default=config.DEFAULT_MAX_ATTEMPTS,
+                   help="leases per task before it is recorded as failed (default: %(default)s)")
     g.add_argument("--authkey-file", type=Path, default=None, metavar="FILE",
                    help=f"authkey file (mode 600); default: $CRAWLER_AUTHKEY, else {_KEY_FILE}, generated if missing")
     g.add_argument("--per-host", type=int, default=config.DEFAULT_PER_HOST,
                    help="requests in flight to one host, over the master and all workers (default: %(default)s)")
     g.add_argument("--delay", type=float, default=config.DEFAULT_DELAY,
-                   help="seconds between request starts to one host (default: %(default)s; robots.txt Crawl-delay can raise it)")
+                   help="seconds between request starts to one host (default: %(default)s; robots.txt Crawl-delay can "
+                        "raise it)")
     g.add_argument("--retries", type=int, default=config.DEFAULT_RETRIES,
                    help="retries after connection errors, timeouts, 408, 429, 5xx (default: %(default)s)")
     g.add_argument("--ignore-robots", action="store_true", help="do not fetch or honour robots.txt")
     g.add_argument("--accept", type=config.parse_accept, default=(), metavar="TYPES",
                    help="store only these image types, by their real type: e.g. png,jpg,webp (default: all)")
-    g.add_argument("--min-bytes", type=int, default=0, help="skip images smaller than this, e.g. tracking pixels (default: 0)")
+    g.add_argument("--min-bytes", type=int, default=0,
+                   help="skip images smaller than this, e.g. tracking pixels (default: 0)")
     g.add_argument("--allow-private", action="store_true",
-                   help="let the crawl reach loopback and private addresses on any host (default: only the seeds' hosts)")
+                   help="let the crawl reach loopback and private addresses on any host (default: only the seeds' "
+                        "hosts)")
     g.add_argument("--max-pages-per-host", type=int, default=config.DEFAULT_MAX_PAGES_PER_HOST,
                    help="pages fetched at most from one host (default: %(default)s)")
     g.add_argument("--fresh", action="store_true",
@@ -127,13 +151,15 @@ def _tls_server_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("TLS on the manager link")
     g.add_argument("--tls-cert", type=Path, default=None, metavar="FILE",
                    help="serve the queues over TLS with this certificate (PEM; the chain after it)")
-    g.add_argument("--tls-key", type=Path, default=None, metavar="FILE", help="the certificate's private key (PEM, mode 600)")
+    g.add_argument("--tls-key", type=Path, default=None, metavar="FILE",
+                   help="the certificate's private key (PEM, mode 600)")
 
 
 def _tls_client_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("TLS on the manager link (for a master started with --tls-cert)")
     g.add_argument("--tls", action="store_true",
-                   help="connect over TLS, trusting the system's CA store; the certificate must name the --connect host")
+                   help="connect over TLS, trusting the system's CA store; the certificate must name the --connect "
+                        "host")
     g.add_argument("--tls-ca", type=Path, default=None, metavar="FILE",
                    help="connect over TLS, trusting the CA certificates in FILE (PEM) instead")
     g.add_argument("--tls-fingerprint", default=None, metavar="SHA256",
@@ -182,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
 
-    m = sub.add_parser("master", allow_abbrev=False, help="crawl pages and serve image tasks to workers", formatter_class=fmt,
+    m = sub.add_parser("master", allow_abbrev=False,
+                       help="crawl pages and serve image tasks to workers", formatter_class=fmt,
                        epilog="example:\n  crawler master seeds/example.txt --listen 0.0.0.0:50000 --out downloads")
     m.add_argument("seeds", type=Path, help="seed file: one URL per line, # comments")
     m.add_argument("--listen", default=f"{config.DEFAULT_LISTEN_HOST}:{config.DEFAULT_PORT}", metavar="HOST:PORT",
@@ -194,14 +221,19 @@ def build_parser() -> argparse.ArgumentParser:
     _verbosity(m)
 
     w = sub.add_parser("worker", allow_abbrev=False, help="download images handed out by a master", formatter_class=fmt,
-                       epilog="example:\n  CRAWLER_AUTHKEY=... crawler worker --connect master.lan:50000 --out downloads --threads 8")
+                       epilog="example:\n  CRAWLER_AUTHKEY=... crawler worker --connect master.lan:50000 --out "
+                              "downloads --threads 8")
     w.add_argument("--connect", required=True, metavar="HOST:PORT",
                    help="the master's address (-: read it from the first line of stdin, as the workers "
                         "`crawler run` starts do; stop when stdin closes)")
     w.add_argument("--out", type=Path, default=Path(config.DEFAULT_OUT), help="downloads folder (default: %(default)s)")
-    w.add_argument("--threads", type=int, default=config.DEFAULT_THREADS, help="most downloads at once; fewer when downloads barely wait on the network (default: %(default)s)")
-    w.add_argument("--max-bytes", type=int, default=config.DEFAULT_MAX_BYTES, help="largest image stored (default: %(default)s)")
-    w.add_argument("--timeout", type=float, default=config.DEFAULT_TIMEOUT, help="connect/read timeout in seconds (default: %(default)s)")
+    w.add_argument("--threads", type=int, default=config.DEFAULT_THREADS,
+                   help="most downloads at once; fewer when downloads barely wait on the network (default: "
+                        "%(default)s)")
+    w.add_argument("--max-bytes", type=int, default=config.DEFAULT_MAX_BYTES,
+                   help="largest image stored (default: %(default)s)")
+    w.add_argument("--timeout", type=float, default=config.DEFAULT_TIMEOUT,
+                   help="connect/read timeout in seconds (default: %(default)s)")
     w.add_argument("--user-agent", default=config.DEFAULT_USER_AGENT, metavar="UA", help="User-Agent header")
     w.add_argument("--name", default=None, help="worker name in the manifest (default: HOST:PID)")
     w.add_argument("--reconnect-timeout", type=float, default=60.0,
@@ -219,7 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="example:\n  crawler run seeds/example.txt --workers 4 --out downloads")
     r.add_argument("seeds", type=Path, help="seed file: one URL per line, # comments")
     r.add_argument("--workers", type=int, default=2, help="local worker processes (default: %(default)s)")
-    r.add_argument("--threads", type=int, default=config.DEFAULT_THREADS, help="most downloads at once per worker; fewer when downloads barely wait on the network (default: %(default)s)")
+    r.add_argument("--threads", type=int, default=config.DEFAULT_THREADS,
+                   help="most downloads at once per worker; fewer when downloads barely wait on the network (default: "
+                        "%(default)s)")
     r.add_argument("--listen", default=f"{config.DEFAULT_LISTEN_HOST}:0", metavar="HOST:PORT",
                    help="address to serve the queues on, for more workers to join (default: loopback, a free port)")
     _crawl_options(r)
@@ -228,10 +262,12 @@ def build_parser() -> argparse.ArgumentParser:
     _config_option(r)
     _verbosity(r)
 
-    s = sub.add_parser("status", allow_abbrev=False, help="ask a running master how its crawl goes", formatter_class=fmt,
+    s = sub.add_parser("status", allow_abbrev=False,
+                       help="ask a running master how its crawl goes", formatter_class=fmt,
                        epilog="example:\n  crawler status --connect 127.0.0.1:50000 --out downloads --json")
     s.add_argument("--connect", required=True, metavar="HOST:PORT", help="the master's address")
-    s.add_argument("--out", type=Path, default=Path(config.DEFAULT_OUT), help=f"where to look for the authkey ({_KEY_FILE})")
+    s.add_argument("--out", type=Path, default=Path(config.DEFAULT_OUT),
+                   help=f"where to look for the authkey ({_KEY_FILE})")
     s.add_argument("--authkey-file", type=Path, default=None, metavar="FILE", help="authkey file (mode 600)")
     s.add_argument("--json", action="store_true", help="print the status as JSON")
     _tls_client_options(s)
@@ -242,8 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "  crawler extract saved.html --base https://example.com/ --json\n"
                                                    "  crawler extract https://example.com/sitemap.xml")
     e.add_argument("page", help="a page or sitemap URL, or a local HTML or sitemap file")
-    e.add_argument("--base", default=None, metavar="URL", help="the URL a local file is read as (default: http://localhost/FILE)")
-    e.add_argument("--allow-domain", action="append", default=[], metavar="D", help="also in scope: D and its subdomains")
+    e.add_argument("--base", default=None, metavar="URL",
+                   help="the URL a local file is read as (default: http://localhost/FILE)")
+    e.add_argument("--allow-domain", action="append", default=[], metavar="D",
+                   help="also in scope: D and its subdomains")
     e.add_argument("--include", action="append", default=[], metavar="REGEX")
     e.add_argument("--exclude", action="append", default=[], metavar="REGEX")
     e.add_argument("--same-host-images", action="store_true")
@@ -254,7 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     _verbosity(e)
 
     rp = sub.add_parser("report", allow_abbrev=False, help="summarise a crawl and write its HTML gallery",
-                        formatter_class=fmt, epilog="example:\n  crawler report downloads    # then open downloads/index.html")
+                        formatter_class=fmt,
+                        epilog="example:\n  crawler report downloads    # then open downloads/index.html")
     rp.add_argument("out", type=Path, metavar="DIR", help="the --out folder of a crawl")
     _verbosity(rp)
 
@@ -334,13 +373,19 @@ def cmd_worker(args) -> int:
     tls = client_tls_from(args)
     key = authkey.worker_key(cfg.out, args.authkey_file)
     if args.socket_timeout <= 2 * MAX_WAIT:
-        raise ConfigError(f"--socket-timeout must be more than {2 * MAX_WAIT:g} s (the master holds a get up to {MAX_WAIT:g} s)")
+        raise ConfigError(f"--socket-timeout must be more than {2 * MAX_WAIT:g} s (the master holds a get up to "
+                          f"{MAX_WAIT:g} s)")
     # The manager's connection factory is process-wide (multiprocessing's own registry).
     queues.ClientSettings.recv_timeout = args.socket_timeout
     worker = Worker(cfg, key, reconnect_timeout=args.reconnect_timeout, link=queues.MasterLink(address, key, tls=tls))
     install_stop_handlers(worker.request_stop, hard_exit_code=EXIT_INTERRUPTED)
     if master_done is not None:
-        threading.Thread(target=lambda: (master_done.wait(), worker.request_stop()), daemon=True).start()
+        done = master_done
+
+        def stop_when_the_master_is_done() -> None:
+            done.wait()
+            worker.request_stop()
+        threading.Thread(target=stop_when_the_master_is_done, daemon=True).start()
     code = worker.run()
     s = worker.stats
     if code == 0:

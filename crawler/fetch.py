@@ -12,8 +12,9 @@ import logging
 import socket
 import ssl
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator, TypeVar
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -22,10 +23,18 @@ from urllib3.util.ssl_match_hostname import CertificateError
 
 from . import charset, imagetype, retry, transport, urls
 from .config import download_deadline
-from .errors import (FetchError, FetchTimeoutError, HTTPStatusError, NetworkError, RedirectError, TLSError,
-                     TooLargeError, UnreachableError)
+from .errors import (
+    FetchError,
+    FetchTimeoutError,
+    HTTPStatusError,
+    NetworkError,
+    RedirectError,
+    TLSError,
+    TooLargeError,
+    UnreachableError,
+)
 from .messages import MAX_VALIDATOR_CHARS  # an ETag or Last-Modified longer is not kept (nor sent back)
-from .netguard import NetPolicy
+from .netguard import DEFAULT_POLICY, NetPolicy
 from .retry import parse_retry_after
 from .transport import Options
 
@@ -47,14 +56,14 @@ class Client:
     """One thread's HTTP client: keep-alive connections per origin, all obeying a NetPolicy,
     with the process's headers, cookies, proxies and trust store (`transport.Options`)."""
 
-    def __init__(self, user_agent: str, policy: NetPolicy = NetPolicy(), options: Options | None = None):
+    def __init__(self, user_agent: str, policy: NetPolicy = DEFAULT_POLICY, options: Options | None = None):
         self.transport = transport.Transport(user_agent, policy, options or transport.default_options())
 
     def close(self) -> None:
         self.transport.close()
 
 
-def new_client(user_agent: str, policy: NetPolicy = NetPolicy(), options: Options | None = None) -> Client:
+def new_client(user_agent: str, policy: NetPolicy = DEFAULT_POLICY, options: Options | None = None) -> Client:
     return Client(user_agent, policy, options)
 
 
@@ -79,7 +88,8 @@ def _get(client: Client, url: str, accept: str, timeout: float,
         _release(resp, DRAIN_BYTES)
         target = urls.normalize_url(location, base=url)
         if target is None:
-            raise RedirectError(f"redirected to an address we do not fetch: {location[:200]}", final_url=location[:2000])
+            raise RedirectError(f"redirected to an address we do not fetch: {location[:200]}",
+                                final_url=location[:2000])
         user_headers = user_headers and same_site(url, target)
         url = target
     raise RedirectError(f"more than {MAX_REDIRECTS} redirects (or a redirect loop)", final_url=url)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .errors import StateWriteError
+
 
 def record(url: str, page: str | None, leases: int, result: dict | None, *, error: str | None = None,
            reason: str | None = None, source: str | None = None, change: str = "new") -> dict[str, Any]:

@@ -17,16 +17,17 @@ import posixpath
 import re
 import tempfile
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from . import imagetype, manifest, naming, urls
-from .refresh import CHANGES, NEW, UPDATED
 from .config import MANIFEST_NAME
 from .errors import ConfigError
+from .refresh import CHANGES, NEW, UPDATED
 
 INDEX = "index.html"
 TOP_HOSTS = 10
@@ -327,7 +328,8 @@ _CSS = """
 :root{color-scheme:light dark;--bg:#fafafa;--fg:#222;--muted:#777;--card:#fff;--line:#ddd;--bad:#b00}
 @media (prefers-color-scheme:dark){:root{--bg:#181818;--fg:#ddd;--muted:#999;--card:#242424;--line:#3a3a3a;--bad:#f77}}
 *{box-sizing:border-box}
-body{margin:0;padding:0 1rem 2rem;font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;background:var(--bg);color:var(--fg)}
+body{margin:0;padding:0 1rem 2rem;font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;
+  background:var(--bg);color:var(--fg)}
 header{padding:.8rem 0;border-bottom:1px solid var(--line)}
 h1{font-size:1.4rem;margin:.2rem 0}
 h2{font-size:1.15rem;margin:1.2rem 0 .4rem;word-break:break-all}
@@ -335,19 +337,22 @@ h2{font-size:1.15rem;margin:1.2rem 0 .4rem;word-break:break-all}
 .muted{color:var(--muted)}
 a{color:inherit}
 nav.pager{margin:.6rem 0;display:flex;flex-wrap:wrap;gap:.3rem;align-items:center}
-nav.pager a,nav.pager b,nav.pager span{padding:.1rem .45rem;border:1px solid var(--line);border-radius:4px;text-decoration:none}
+nav.pager a,nav.pager b,nav.pager span{padding:.1rem .45rem;border:1px solid var(--line);border-radius:4px;
+  text-decoration:none}
 nav.pager span{opacity:.4}
 details.page{margin:.3rem 0 .8rem;border-left:3px solid var(--line);padding-left:.6rem}
 details.page>summary{cursor:pointer;word-break:break-all;padding:.2rem 0}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(170px,1fr));gap:.6rem;margin-top:.4rem}
 figure{margin:0;background:var(--card);border:1px solid var(--line);border-radius:6px;padding:6px;overflow:hidden}
-figure .frame{display:flex;align-items:center;justify-content:center;height:140px;background:repeating-conic-gradient(#8881 0 25%,#0000 0 50%) 0 0/16px 16px}
+figure .frame{display:flex;align-items:center;justify-content:center;height:140px;
+  background:repeating-conic-gradient(#8881 0 25%,#0000 0 50%) 0 0/16px 16px}
 figure img{width:100%;height:100%;object-fit:contain}
 figcaption{font-size:12px;margin-top:4px;word-break:break-all}
 figcaption .url{display:block;max-height:3.2em;overflow:hidden}
 .dup{color:var(--muted);font-style:italic}
 .missing{color:var(--bad)}
-.change{font-weight:bold;color:#fff;border-radius:3px;padding:0 .3rem}.change.new{background:#2a7d2a}.change.updated{background:#a66a00}
+.change{font-weight:bold;color:#fff;border-radius:3px;padding:0 .3rem}
+.change.new{background:#2a7d2a}.change.updated{background:#a66a00}
 table{border-collapse:collapse;width:100%;font-size:12px}
 th,td{border:1px solid var(--line);padding:3px 6px;text-align:left;vertical-align:top;word-break:break-all}
 th{background:var(--card)}
@@ -396,7 +401,7 @@ def _render_page(rep: Report, chunk: list[Image], n: int, pages: int, shown: int
     host = None
     page_key: str | None = None
     per_host = Counter(i.host for i in chunk)
-    per_page = Counter((i.host, i.page or "") for i in chunk)
+    per_source_page = Counter((i.host, i.page or "") for i in chunk)
     for img in chunk:
         if img.host != host:
             if host is not None:
@@ -410,7 +415,7 @@ def _render_page(rep: Report, chunk: list[Image], n: int, pages: int, shown: int
             if page_key is not None:
                 parts.append("</div></details>\n")
             page_key = key
-            count = per_page[(host, key)]
+            count = per_source_page[(host, key)]
             parts.append(f'<details class="page" open><summary>{_url_link(img.page) if img.page else "(unknown page)"} '
                          f'<span class="muted">({count})</span></summary><div class="grid">\n')
         parts.append(_thumb(img, rep.refreshed))

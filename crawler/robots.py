@@ -12,8 +12,8 @@ with backoff (or when the server's Retry-After says), rather than crawling blind
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 from urllib.parse import urlsplit
 
 from protego import Protego

@@ -80,21 +80,22 @@ class SitemapReader:
         if self._gunzip is None:
             self._take(data)
             return
-        self._inflate(data)
+        self._inflate(self._gunzip, data)
 
-    def _inflate(self, data: bytes) -> None:
+    def _inflate(self, gunzip: zlib._Decompress, data: bytes) -> None:
         while data and not self._stopped:
             try:
-                out = self._gunzip.decompress(data, STEP)
+                out = gunzip.decompress(data, STEP)
             except zlib.error as exc:
                 raise SitemapError(f"not a valid gzip file ({exc})") from None
             self._take(out)
-            data = self._gunzip.unconsumed_tail
-            if self._gunzip.eof:
-                rest = self._gunzip.unused_data
+            data = gunzip.unconsumed_tail
+            if gunzip.eof:
+                rest = gunzip.unused_data
                 if not rest.startswith(GZIP_MAGIC):  # trailing garbage after the last member: ignored
                     return
-                self._gunzip, data = zlib.decompressobj(wbits=31), rest
+                gunzip = self._gunzip = zlib.decompressobj(wbits=31)
+                data = rest
 
     def _take(self, data: bytes) -> None:
         """Uncompressed bytes."""
@@ -117,7 +118,7 @@ class SitemapReader:
                 self._xml = XMLHandler(self)
             else:
                 self.result.kind = "text"
-        if self._mode == "text":
+        if self._xml is None:  # the mode is decided: text
             self._text.feed(data)
             return
         try:
@@ -141,7 +142,7 @@ class SitemapReader:
                 self.result.problem = "the gzip file ends early"
         if self._mode == "text":
             self._text.close()
-        elif self._mode == "xml" and not self._stopped:
+        elif self._xml is not None and not self._stopped:
             try:
                 self._xml.parser.Parse(b"", True)
             except expat.ExpatError as exc:
@@ -149,7 +150,7 @@ class SitemapReader:
         r = self.result
         if self._mode is None:
             r.problem = "empty"
-        elif r.kind == "unknown" and r.problem is None:
+        elif r.kind == "unknown" and r.problem is None and self._xml is not None:  # only XML leaves it unknown
             r.problem = f"not a sitemap: its root element is <{self._xml.root}>"
         elif r.kind == "text" and not r.pages:
             r.problem = "not a sitemap: no line is a URL"

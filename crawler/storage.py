@@ -23,8 +23,8 @@ import random
 import stat
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from . import portable
 from .checkedpaths import checked_folder, unlink_quietly, verify_inside
@@ -226,7 +226,7 @@ class AtomicFile:
             os.close(self._dir_fd)
             self._dir_fd = -1
 
-    def __enter__(self) -> "AtomicFile":
+    def __enter__(self) -> AtomicFile:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -158,10 +158,11 @@ def _netloc(scheme: str, authority: str) -> str | None:
         if not re.fullmatch(r"\[[0-9a-f:.]+\]", host):
             return None
     else:
-        host, _, port = hostport.partition(":")
-        host = _host(host)
-        if host is None:
+        name, _, port = hostport.partition(":")
+        checked = _host(name)
+        if checked is None:
             return None
+        host = checked
     if port:
         if not port.isascii() or not port.isdigit() or int(port) > 65535:
             return None
@@ -326,10 +327,8 @@ def parse_seeds(lines: Iterable[str]) -> tuple[list[str], list[str]]:
         shown = repr(text[:200])
         problem = _seed_problem(text)
         url = None if problem else normalize_url(text)
-        if problem is None and url is None:
-            problem = "malformed URL"
-        if problem:
-            problems.append(f"line {number}: {problem}: {shown}")
+        if url is None:
+            problems.append(f"line {number}: {problem or 'malformed URL'}: {shown}")
         elif url not in seen:
             seen.add(url)
             seeds.append(url)

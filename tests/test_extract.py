@@ -77,7 +77,8 @@ def test_caps_bound_what_a_hostile_page_costs():
     assert len(ex.links) == 10 and len(ex.images) == 20
 
 
-@pytest.mark.parametrize("html", ["", "   ", b"", b"\x00\xff\xfe", "<", "<html><body><img src=", "<?xml version='1.0' encoding='utf-8'?><html><img src='a.png'></html>"])
+@pytest.mark.parametrize("html", ["", "   ", b"", b"\x00\xff\xfe", "<", "<html><body><img src=",
+                                  "<?xml version='1.0' encoding='utf-8'?><html><img src='a.png'></html>"])
 def test_broken_and_empty_documents_do_not_raise(html):
     extract(html, BASE)
 

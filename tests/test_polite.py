@@ -1,6 +1,7 @@
 """Crawling like a good citizen, end to end: robots.txt, per-host limits over the whole
 cluster, retries, redirects, content dedupe and filters, against recording local servers."""
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -138,7 +139,7 @@ def test_delay_spaces_request_starts_while_another_host_proceeds(tmp_path, procs
     assert sum(r["ok"] for r in got.values()) == 20
     for host in ("127.0.0.1", "127.0.0.2"):
         starts = [t for t, h, _ in rec.requests if h == host]
-        gaps = [b - a for a, b in zip(starts, starts[1:])]
+        gaps = [b - a for a, b in pairwise(starts)]
         # enforced where tasks are handed out; a few ms of jitter between master and worker remain
         assert min(gaps) >= 0.18, (host, gaps)
     a = [t for t, h, p in rec.requests if h == "127.0.0.1" and p.startswith("/img/")]
@@ -180,8 +181,8 @@ def test_redirect_chain_and_same_bytes_under_other_urls_are_stored_once(tmp_path
     routes = {"/r1.png": [(301, {"Location": "/r2.png"}, b"")], "/r2.png": [(302, {"Location": "/img/logo.png"}, b"")],
               "/loop.png": [(302, {"Location": "/loop.png"}, b"")],
               "/ftp.png": [(302, {"Location": "ftp://files.example/x.png"}, b"")]}
-    write(site, "index.html", "".join(f'<img src="{p}">' for p in
-                                      ("/img/logo.png", "/img/copy1.png", "/img/copy2.png", "/r1.png", "/loop.png", "/ftp.png")))
+    paths = ("/img/logo.png", "/img/copy1.png", "/img/copy2.png", "/r1.png", "/loop.png", "/ftp.png")
+    write(site, "index.html", "".join(f'<img src="{p}">' for p in paths))
     base = servers(site, rec, routes=routes)
     got, _, out = crawl(procs, tmp_path, base + "index.html", workers=2)
     assert got[base + "r1.png"]["final_url"] == base + "img/logo.png"

@@ -10,8 +10,8 @@ from urllib.parse import unquote
 import pytest
 
 from crawler import report
-from devtools import imagegen
 from crawler.errors import ConfigError
+from devtools import imagegen
 
 from . import browser
 
