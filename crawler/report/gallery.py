@@ -1,8 +1,7 @@
-"""`crawler report DIR`: a text summary of a crawl and a static HTML gallery of what it stored.
+"""`crawler report`'s static HTML gallery of what a crawl stored.
 
-Everything comes from `DIR/manifest.jsonl`. The manifest is written from answers of workers and
-from URLs found on the web, so every field is treated as hostile: all text is HTML-escaped, the
-only `href`/`src` values emitted are relative paths built from manifest paths that pass
+The manifest's fields are hostile (see `summary`): all text is HTML-escaped, the only
+`href`/`src` values emitted are relative paths built from manifest paths that pass
 `naming.safe_join`, percent-encoded per segment, plus links to source URLs that are plainly
 http(s). The gallery is one self-contained file per page (inline CSS, no scripts, nothing
 remote) that works when opened from disk; with more than `per_page` stored images the extra
@@ -13,282 +12,20 @@ from __future__ import annotations
 
 import html
 import os
-import posixpath
 import re
 import tempfile
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
-from . import imagetype, manifest, naming, urls
-from .config import MANIFEST_NAME
-from .errors import ConfigError
-from .refresh import CHANGES, NEW, UPDATED
+from ..refresh import NEW, UPDATED
+from .summary import CONTROL_CHARS, Image, Report, as_text, clean_text, human_bytes, summarize
 
 INDEX = "index.html"
-TOP_HOSTS = 10
-EXAMPLES = 3
 _GENERATOR = "crawler report"
 _PAGE_FILE = re.compile(r"index-(\d+)\.html\Z")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-@dataclass
-class Failure:
-    url: str
-    page: str | None
-    reason: str
-    error: str | None
-    status: int | None
-
-
-@dataclass
-class Image:
-    """One stored image (ok line) as the gallery shows it."""
-
-    url: str
-    page: str | None
-    host: str
-    path: str | None          # the validated relative path to show and link, None if unsafe
-    raw_path: Any             # what the manifest said
-    bytes: int
-    kind: str
-    duplicate_of: str | None  # validated path of the first copy, when this is a duplicate
-    exists: bool
-    change: str | None = None  # what the last run found (the manifest's `change`)
-
-
-@dataclass
-class Report:
-    out: Path
-    total: int = 0
-    ok: int = 0
-    failed: int = 0
-    bytes: int = 0                 # bytes of every ok image, duplicates included
-    unique_bytes: int = 0          # bytes of the files stored (duplicates not counted twice)
-    duplicates: int = 0
-    unsafe_paths: int = 0          # ok lines whose path was refused (not shown in the gallery)
-    missing_files: int = 0         # ok lines whose file is not on disk
-    bad_lines: int = 0             # lines that are not objects
-    by_host: Counter = field(default_factory=Counter)        # host -> images (ok + failed)
-    ok_by_host: Counter = field(default_factory=Counter)
-    failed_by_host: Counter = field(default_factory=Counter)
-    by_type: Counter = field(default_factory=Counter)        # kind -> ok images
-    by_outcome: Counter = field(default_factory=Counter)     # "ok" / reason -> images
-    by_reason: Counter = field(default_factory=Counter)      # reason -> failed images
-    examples: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # reason -> (url, error)
-    images: list[Image] = field(default_factory=list)
-    failures: list[Failure] = field(default_factory=list)
-    changes: Counter = field(default_factory=Counter)        # the manifest's `change` -> images
-
-    @property
-    def refreshed(self) -> bool:
-        """Is this the manifest of a --refresh (some line is other than `new`)?"""
-        return any(c != NEW for c in self.changes)
-
-    def changes_text(self) -> str:
-        return ", ".join(f"{self.changes[c]} {c}" for c in CHANGES if self.changes[c])
-
-
-# ---------------------------------------------------------------------------------------------
-# building
-
-
-def build_report(out: Path) -> Report:
-    """The report of the crawl in `out`; ConfigError when there is no manifest to read."""
-    out = Path(out)
-    path = out / MANIFEST_NAME
-    if not path.is_file():
-        raise ConfigError(f"no manifest at {path}: is {out} the --out folder of a crawl?")
-    try:
-        return _summarize(out, manifest.read(path))
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read {path}: {e}") from e
-
-
-def _summarize(out: Path, records: Iterable[Any]) -> Report:
-    rep = Report(out=Path(out))
-    seen_files: set[str] = set()
-    for rec in records:
-        if not isinstance(rec, dict):
-            rep.bad_lines += 1
-            continue
-        rep.total += 1
-        url = _text(rec.get("url"))
-        page = rec.get("page") if isinstance(rec.get("page"), str) else None
-        host = host_of(url)
-        rep.by_host[host] += 1
-        change = rec.get("change") if rec.get("change") in CHANGES else None
-        if change:
-            rep.changes[change] += 1
-        if rec.get("ok") is True:
-            rep.ok += 1
-            rep.ok_by_host[host] += 1
-            rep.by_outcome["ok"] += 1
-            nbytes = _int(rec.get("bytes"))
-            rep.bytes += nbytes
-            raw_path = rec.get("path")
-            dup_raw = rec.get("duplicate_of")
-            path = _safe_rel(out, raw_path)
-            dup = _safe_rel(out, dup_raw) if dup_raw else None
-            if dup_raw:
-                rep.duplicates += 1
-            shown = None if (dup_raw and dup is None) else (dup or path)
-            if shown is None:
-                rep.unsafe_paths += 1
-                exists = False
-            else:
-                exists = os.path.isfile(os.path.join(out, shown))  # shown passed check_relative
-                if not exists:
-                    rep.missing_files += 1
-                if not dup_raw and shown not in seen_files:
-                    rep.unique_bytes += nbytes
-                seen_files.add(shown)
-            kind = kind_of(rec.get("content_type"), shown or (raw_path if isinstance(raw_path, str) else None))
-            rep.by_type[kind] += 1
-            rep.images.append(Image(url=url, page=page, host=host, path=shown, raw_path=raw_path,
-                                    bytes=nbytes, kind=kind, duplicate_of=dup if dup_raw else None,
-                                    exists=exists, change=change))
-        else:
-            rep.failed += 1
-            rep.failed_by_host[host] += 1
-            reason = _text(rec.get("reason")) or "unknown"
-            rep.by_reason[reason] += 1
-            rep.by_outcome[reason] += 1
-            status = rec.get("status") if isinstance(rec.get("status"), int) else None
-            error = rec.get("error") if isinstance(rec.get("error"), str) else None
-            rep.failures.append(Failure(url=url, page=page, reason=reason, error=error, status=status))
-            ex = rep.examples.setdefault(reason, [])
-            if len(ex) < EXAMPLES:
-                ex.append((url, _error_text(error, status, reason)))
-    return rep
-
-
-def host_of(url: str) -> str:
-    """`host` or `host:port` of a URL, lower-case; "(unknown host)" when it has none."""
-    netloc = urls.authority(url) if isinstance(url, str) else None
-    return "(unknown host)" if netloc is None else _host_and_port(netloc)
-
-
-@lru_cache(maxsize=4096)  # a crawl has few hosts and many URLs: parse each authority once
-def _host_and_port(netloc: str) -> str:
-    try:
-        parts = urlsplit("//" + netloc)
-        host = (parts.hostname or "").lower()
-        port = parts.port
-    except ValueError:
-        return "(unknown host)"
-    if not host:
-        return "(unknown host)"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{host}:{port}" if port else host
-
-
-def kind_of(content_type: Any, path: str | None) -> str:
-    """The image type from the Content-Type, else from the file extension, else "unknown"."""
-    kind = imagetype.kind_from_content_type(content_type if isinstance(content_type, str) else None)
-    if kind:
-        return kind
-    if path:
-        ext = posixpath.splitext(path)[1].lower()
-        if ext in imagetype.EXTENSION_KINDS:
-            return imagetype.EXTENSION_KINDS[ext]
-    mt = imagetype.media_type(content_type) if isinstance(content_type, str) else ""
-    return _clean(mt, 40) if mt else "unknown"
-
-
-def _safe_rel(out: Path, rel: Any) -> str | None:
-    if not isinstance(rel, str):
-        return None
-    try:
-        naming.check_relative(rel)
-        rel.encode("utf-8")
-    except (ValueError, UnicodeEncodeError):
-        return None
-    return rel
-
-
-def _text(v: Any) -> str:
-    return v if isinstance(v, str) else ("" if v is None else str(v))
-
-
-def _int(v: Any) -> int:
-    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else 0
-
-
-def _clean(text: str, limit: int = 200) -> str:
-    """One line of printable text: control characters (terminal escapes) shown as `?`."""
-    text = _CONTROL.sub("?", " ".join(text.split()))
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
-def _error_text(error: str | None, status: int | None, reason: str) -> str:
-    if error:
-        return error
-    if status is not None:
-        return f"HTTP {status}"
-    return reason
-
-
-def human_bytes(n: int) -> str:
-    """1536 -> "1.5 KiB"."""
-    if n < 1024:
-        return f"{n} B"
-    value = n / 1024
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        if value < 1024:
-            return f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} PiB"
-
-
-# ---------------------------------------------------------------------------------------------
-# text summary
-
-
-def summary_lines(report: Report) -> list[str]:
-    r = report
-    lines = [f"images: {r.total} total, {r.ok} ok, {r.failed} failed"]
-    lines.append(f"bytes: {r.bytes} ({human_bytes(r.bytes)}), stored {r.unique_bytes} "
-                 f"({human_bytes(r.unique_bytes)})")
-    lines.append(f"duplicates: {r.duplicates}")
-    if r.refreshed:
-        lines.append(f"last refresh: {r.changes_text()}")
-    if r.by_host:
-        lines.append(f"by host ({len(r.by_host)}):")
-        hosts = sorted(r.by_host.items(), key=lambda kv: (-kv[1], kv[0]))
-        for host, n in hosts[:TOP_HOSTS]:
-            lines.append(f"  {_clean(host, 100)}: {n} ({r.ok_by_host[host]} ok, "
-                         f"{r.failed_by_host[host]} failed)")
-        if len(hosts) > TOP_HOSTS:
-            rest = hosts[TOP_HOSTS:]
-            lines.append(f"  {len(rest)} more hosts: {sum(n for _, n in rest)} images")
-    if r.by_type:
-        lines.append("by type:")
-        for kind, n in sorted(r.by_type.items(), key=lambda kv: (-kv[1], kv[0])):
-            lines.append(f"  {kind}: {n}")
-    if r.unsafe_paths:
-        lines.append(f"unsafe paths (not shown): {r.unsafe_paths}")
-    if r.missing_files:
-        lines.append(f"files missing on disk: {r.missing_files}")
-    if r.bad_lines:
-        lines.append(f"unreadable manifest lines: {r.bad_lines}")
-    if r.by_reason:
-        lines.append(f"failures by reason ({r.failed}):")
-        for reason, n in sorted(r.by_reason.items(), key=lambda kv: (-kv[1], kv[0])):
-            lines.append(f"  {_clean(reason, 60)}: {n}")
-            for url, err in r.examples.get(reason, []):
-                lines.append(f"    {_clean(url, 300)}: {_clean(err)}")
-    return lines
-
-
-# ---------------------------------------------------------------------------------------------
-# gallery
 
 
 def page_name(n: int) -> str:
@@ -307,11 +44,11 @@ def href_for(rel: str) -> str:
 
 
 def _e(text: Any) -> str:
-    return html.escape(_text(text), quote=True)
+    return html.escape(as_text(text), quote=True)
 
 
 def _is_web_url(url: str) -> bool:
-    return url[:8].lower().startswith(("http://", "https://")) and not _CONTROL.search(url)
+    return url[:8].lower().startswith(("http://", "https://")) and not CONTROL_CHARS.search(url)
 
 
 def _url_link(url: str | None, text: str | None = None, cls: str = "") -> str:
@@ -365,7 +102,7 @@ def write_gallery(out: Path, report_or_records: Report | Iterable[dict], *, per_
     if per_page < 1:
         raise ValueError("per_page must be at least 1")
     rep = (report_or_records if isinstance(report_or_records, Report)
-           else _summarize(out, report_or_records))
+           else summarize(out, report_or_records))
     shown = _ordered([img for img in rep.images if img.path is not None])
     chunks = [shown[i:i + per_page] for i in range(0, len(shown), per_page)] or [[]]
     pages = len(chunks)
@@ -476,7 +213,7 @@ def _thumb(img: Image, refreshed: bool = False) -> str:
         extra += f'<span class="dup">duplicate of {_e(img.duplicate_of)}</span><br>'
     if not img.exists:
         extra += '<span class="missing">file missing</span><br>'
-    return (f'<figure><a class="frame" href="{src}"><img loading="lazy" src="{src}" alt="{_e(_clean(name, 80))}" '
+    return (f'<figure><a class="frame" href="{src}"><img loading="lazy" src="{src}" alt="{_e(clean_text(name, 80))}" '
             f'title="{_e(img.path)}"></a><figcaption>{_url_link(img.url, cls="url")}'
             f'{extra}<span class="muted">{_e(human_bytes(img.bytes))} · {_e(img.kind)}</span></figcaption></figure>\n')
 
@@ -528,17 +265,3 @@ def _remove_stale_pages(out: Path, pages: int) -> None:
         except OSError:
             pass
 
-
-# ---------------------------------------------------------------------------------------------
-# command
-
-
-def run_report(out: Path) -> int:
-    """`crawler report DIR`: print the summary, write the gallery, print where it is."""
-    out = Path(out)
-    rep = build_report(out)
-    for line in summary_lines(rep):
-        print(line)
-    index = write_gallery(out, rep)
-    print(f"gallery: {index}")
-    return 0
