@@ -423,7 +423,7 @@ def cmd_run(args) -> int:
 def cmd_status(args) -> int:
     import json
 
-    from .inspect import status_lines
+    from .show import status_lines
     from .queues import MasterLink
 
     tls = client_tls_from(args)
@@ -446,7 +446,7 @@ def cmd_extract(args) -> int:
 
     from . import charset, fetch
     from .errors import SitemapError
-    from .inspect import extraction_lines, extraction_report, sitemap_lines, sitemap_report
+    from .show import extraction_lines, extraction_report, sitemap_lines, sitemap_report
 
     try:
         found, base = _page_or_sitemap(args)
