@@ -20,6 +20,9 @@ KEPT_EXTENSIONS: dict[str, tuple[str, ...]] = {
 OTHER_EXTENSIONS: dict[str, tuple[str, ...]] = {"jpeg": (".pjpeg", ".pjp"), "png": (".apng",)}
 """Other names pages give images of a kind: an image's URL, but a stored file gets a kept one."""
 
+EXTENSIONS: dict[str, str] = {kind: exts[0] for kind, exts in KEPT_EXTENSIONS.items()}
+"""The extension a stored file of each kind gets."""
+
 EXTENSION_KINDS: dict[str, str] = {
     ext: kind for table in (KEPT_EXTENSIONS, OTHER_EXTENSIONS) for kind, exts in table.items() for ext in exts}
 """The kind each image extension (lower case, with the dot) names."""

@@ -4,7 +4,7 @@ import time
 import pytest
 from PIL import Image, features
 
-from crawler.imagetype import KEPT_EXTENSIONS, is_image, kind_from_content_type, media_param, sniff
+from crawler.imagetype import EXTENSIONS, is_image, kind_from_content_type, media_param, sniff
 
 
 def pil(fmt: str, **kw) -> bytes:
@@ -31,7 +31,7 @@ def test_real_images_are_recognised_from_their_first_512_bytes(fmt, kind):
 
 @pytest.mark.parametrize("fmt, kind", REAL_FORMATS)
 def test_every_kind_has_an_extension(fmt, kind):
-    assert KEPT_EXTENSIONS[kind][0].startswith(".")
+    assert EXTENSIONS[kind].startswith(".")
 
 
 @pytest.mark.parametrize("head, kind", [
