@@ -129,8 +129,9 @@ def test_fresh_starts_a_finished_crawl_over_and_keeps_the_previous_manifest(fini
 
 
 def test_run_whose_workers_are_all_killed_stops_with_a_message_instead_of_waiting(site, tmp_path, procs):
-    import psutil
     import signal
+
+    import psutil
 
     root, truth, _ = site
     server, base_url = serve_slow(root, delay=0.2)  # slow: the crawl is still going when they die

@@ -209,8 +209,8 @@ def test_redirect_chain_and_same_bytes_under_other_urls_are_stored_once(tmp_path
     routes = {"/r1.png": [(301, {"Location": "/r2.png"}, b"")], "/r2.png": [(302, {"Location": "/img/logo.png"}, b"")],
               "/loop.png": [(302, {"Location": "/loop.png"}, b"")],
               "/ftp.png": [(302, {"Location": "ftp://files.example/x.png"}, b"")]}
-    write_file(site, "index.html", "".join(f'<img src="{p}">' for p in
-                                      ("/img/logo.png", "/img/copy1.png", "/img/copy2.png", "/r1.png", "/loop.png", "/ftp.png")))
+    paths = ("/img/logo.png", "/img/copy1.png", "/img/copy2.png", "/r1.png", "/loop.png", "/ftp.png")
+    write_file(site, "index.html", "".join(f'<img src="{p}">' for p in paths))
     base = servers(site, rec, routes=routes)
     got, _, out = crawl(procs, tmp_path, base + "index.html", workers=2)
     assert got[base + "r1.png"]["final_url"] == base + "img/logo.png"
