@@ -301,7 +301,7 @@ class Scope:
             return "its host is not a seed's, nor under --allow-domain"
         if self._include_re and not any(r.search(url) for r in self._include_re):
             return "it matches no --include"
-        for pattern, r in zip(self.exclude, self._exclude_re):
+        for pattern, r in zip(self.exclude, self._exclude_re, strict=True):
             if r.search(url):
                 return f"it matches --exclude {pattern!r}"
         return None

@@ -184,7 +184,7 @@ def test_master_and_separate_workers_finish_and_all_exit_by_themselves(site, tmp
     rest = output(master, 90)
     assert master.returncode == 0, "".join(lines) + rest
     recs = records(out)
-    for name, w in zip(("w1", "w2"), workers):
+    for name, w in zip(("w1", "w2"), workers, strict=True):
         log = output(w, 20)
         assert w.returncode == 0, log
         assert "connected to master" in log

@@ -2,6 +2,7 @@
 cluster, retries, redirects, content dedupe and filters, against recording local servers."""
 
 import signal
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,7 @@ def test_robots_txt_answering_503_defers_its_origin_and_one_that_never_recovers_
     # up; its page and image are never requested, and are recorded as such
     theirs = [(t, p) for t, h, p in rec.requests if h == "127.0.0.2"]
     assert [p for _, p in theirs] == ["/robots.txt"] * 4, theirs
-    assert all(b - a >= 0.9 for (a, _), (b, _) in zip(theirs, theirs[1:])), theirs
+    assert all(b - a >= 0.9 for (a, _), (b, _) in pairwise(theirs)), theirs
     assert not got[down + "b.png"]["ok"] and got[down + "b.png"]["reason"] == "robots-unavailable"
     assert f"{down.rstrip('/')}/robots.txt could not be read (HTTP 503" in log and "giving up on that site" in log
     assert "2 skipped (robots 1, robots-unavailable 1)" in log, log
