@@ -13,11 +13,12 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
+from .config import STATE_DIRNAME
 from .diskfaults import storage_error
 from .naming import safe_join
 from .storage import _FILE_FLAGS  # the same exclusive, no-symlink create
 
-CONTENT_INDEX = os.path.join(".crawler", "content")
+CONTENT_INDEX = os.path.join(STATE_DIRNAME, "content")
 _index_folders: set[str] = set()  # made already by this process (256 at most per root)
 
 

@@ -67,10 +67,12 @@ def changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], bool]:
             words.append(f"{name} {'on' if before else 'off'} -> {'on' if after else 'off'}")
             wider |= bool(after) if way == "on" else not after
         else:
+            after = after or ()  # a list flag the new run does not record is an empty one
             added = [x for x in after if x not in before]
             removed = [x for x in before if x not in after]
             if key == "seeds":
-                words += [f"{len(added)} seed(s) added"] * bool(added) + [f"{len(removed)} seed(s) left out"] * bool(removed)
+                words += [f"{len(added)} seed(s) added"] * bool(added)
+                words += [f"{len(removed)} seed(s) left out"] * bool(removed)
             else:
                 words += [f"{flag} {x!r} added" for x in added] + [f"{flag} {x!r} removed" for x in removed]
             if way == "add":

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from bs4 import BeautifulSoup, Comment, Tag
 
@@ -59,16 +58,8 @@ class Extraction:
     cut: bool = False  # the page has more than htmltree.MAX_ELEMENTS elements: the rest was not read
 
 
-def looks_like_image_url(url: str) -> bool:
-    """True if the URL's path ends with an image file extension (any case; query and fragment ignored)."""
-    try:
-        path = urlsplit(url).path
-    except (ValueError, TypeError, AttributeError):
-        return False
-    return _has_image_extension(path)
-
-
-def _has_image_extension(path: str) -> bool:
+def has_image_extension(path: str) -> bool:
+    """True if a URL's path ends with an image file extension (any case)."""
     dot = path.rfind(".")
     return dot > path.rfind("/") and path[dot:].lower() in IMAGE_EXTENSIONS
 
@@ -106,7 +97,7 @@ class _Collector:
     def image(self, raw: str | None, source: str, only_if_image: bool = False) -> None:
         if raw and len(self.images) < self.max_images:
             url = self.resolve(raw)
-            if url is not None and (not only_if_image or _has_image_extension(_normalised_path(url))):
+            if url is not None and (not only_if_image or has_image_extension(_normalised_path(url))):
                 self.add_image(url, source)
 
     def add_image(self, url: str, source: str) -> None:
@@ -140,7 +131,7 @@ class _Collector:
         url = self.resolve(raw)
         if url is None:
             return
-        if _has_image_extension(_normalised_path(url)):
+        if has_image_extension(_normalised_path(url)):
             self.add_image(url, "a-href")
         elif len(self.links) < self.max_links:
             self.links[url] = None

@@ -12,19 +12,29 @@ import logging
 import socket
 import ssl
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator, TypeVar
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
 from urllib3.util.ssl_match_hostname import CertificateError
 
-from . import charset, retry, transport, urls
-from .errors import (FetchError, FetchTimeoutError, HTTPStatusError, NetworkError, RedirectError, TLSError,
-                     TooLargeError, UnreachableError)
+from . import charset, imagetype, retry, transport, urls
+from .config import download_deadline
+from .errors import (
+    FetchError,
+    FetchTimeoutError,
+    HTTPStatusError,
+    NetworkError,
+    RedirectError,
+    TLSError,
+    TooLargeError,
+    UnreachableError,
+)
 from .messages import MAX_VALIDATOR_CHARS  # an ETag or Last-Modified longer is not kept (nor sent back)
-from .netguard import NetPolicy
+from .netguard import DEFAULT_POLICY, NetPolicy
 from .retry import parse_retry_after
 from .transport import Options
 
@@ -38,7 +48,6 @@ MAX_REDIRECTS = 10
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 DECODED_ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip", "deflate"})  # what we ask for, and urllib3 decodes
-DEFAULT_PORTS = {"http": 80, "https": 443}
 # what requests, urllib3 and the socket layer raise for a request that went wrong
 _LIBRARY_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError)
 
@@ -47,14 +56,14 @@ class Client:
     """One thread's HTTP client: keep-alive connections per origin, all obeying a NetPolicy,
     with the process's headers, cookies, proxies and trust store (`transport.Options`)."""
 
-    def __init__(self, user_agent: str, policy: NetPolicy = NetPolicy(), options: Options | None = None):
+    def __init__(self, user_agent: str, policy: NetPolicy = DEFAULT_POLICY, options: Options | None = None):
         self.transport = transport.Transport(user_agent, policy, options or transport.default_options())
 
     def close(self) -> None:
         self.transport.close()
 
 
-def new_client(user_agent: str, policy: NetPolicy = NetPolicy(), options: Options | None = None) -> Client:
+def new_client(user_agent: str, policy: NetPolicy = DEFAULT_POLICY, options: Options | None = None) -> Client:
     return Client(user_agent, policy, options)
 
 
@@ -79,7 +88,8 @@ def _get(client: Client, url: str, accept: str, timeout: float,
         _release(resp, DRAIN_BYTES)
         target = urls.normalize_url(location, base=url)
         if target is None:
-            raise RedirectError(f"redirected to an address we do not fetch: {location[:200]}", final_url=location[:2000])
+            raise RedirectError(f"redirected to an address we do not fetch: {location[:200]}",
+                                final_url=location[:2000])
         user_headers = user_headers and same_site(url, target)
         url = target
     raise RedirectError(f"more than {MAX_REDIRECTS} redirects (or a redirect loop)", final_url=url)
@@ -92,8 +102,9 @@ def same_site(old: str, new: str) -> bool:
     a, b = urlsplit(old), urlsplit(new)
     if a.hostname != b.hostname:
         return False
-    pa, pb = a.port or DEFAULT_PORTS.get(a.scheme), b.port or DEFAULT_PORTS.get(b.scheme)
-    if (a.scheme, b.scheme, pa, pb) == ("http", "https", 80, 443):
+    ports = urls.DEFAULT_PORTS
+    pa, pb = a.port or ports.get(a.scheme), b.port or ports.get(b.scheme)
+    if (a.scheme, b.scheme) == ("http", "https") and (pa, pb) == (ports["http"], ports["https"]):
         return True
     return a.scheme == b.scheme and pa == pb
 
@@ -153,7 +164,7 @@ def open_body(client: Client, url: str, *, max_bytes: int, timeout: float,
     With `etag` or `last_modified` (what an earlier answer said), the request is conditional
     (If-None-Match, If-Modified-Since), and a 304 yields a Body with `not_modified` set: no
     body is read, and the connection goes back to the pool."""
-    deadline = time.monotonic() + 3 * timeout
+    deadline = time.monotonic() + download_deadline(timeout)
     conditional = _conditional_headers(etag, last_modified)
     resp, final_url = _get(client, url, accept, timeout, conditional)
     try:
@@ -224,16 +235,12 @@ class Page:
 
     @property
     def is_html(self) -> bool:
-        ctype = (self.content_type or "").split(";")[0].strip().lower()
+        ctype = imagetype.media_type(self.content_type)
         return ctype in HTML_TYPES or (not ctype and self.body.lstrip()[:1] == b"<")
 
     @property
     def charset(self) -> str | None:
-        for param in (self.content_type or "").split(";")[1:]:
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "charset" and value.strip():
-                return value.strip().strip("\"'")
-        return None
+        return imagetype.media_param(self.content_type, "charset")
 
     def text(self) -> str:
         """The body as text: the charset from the header, else the document's meta, else
@@ -286,7 +293,7 @@ def with_retries(call: Callable[[], T], url: str, retries: int, *, what: str = "
 
 
 def _looks_html(content_type: str | None) -> bool:
-    ctype = (content_type or "").split(";")[0].strip().lower()
+    ctype = imagetype.media_type(content_type)
     return not ctype or ctype in HTML_TYPES
 
 

@@ -23,8 +23,11 @@ OTHER_EXTENSIONS: dict[str, tuple[str, ...]] = {"jpeg": (".pjpeg", ".pjp"), "png
 EXTENSIONS: dict[str, str] = {kind: exts[0] for kind, exts in KEPT_EXTENSIONS.items()}
 """The extension a stored file of each kind gets."""
 
-IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    ext for table in (KEPT_EXTENSIONS, OTHER_EXTENSIONS) for exts in table.values() for ext in exts)
+EXTENSION_KINDS: dict[str, str] = {
+    ext: kind for table in (KEPT_EXTENSIONS, OTHER_EXTENSIONS) for kind, exts in table.items() for ext in exts}
+"""The kind each image extension (lower case, with the dot) names."""
+
+IMAGE_EXTENSIONS: frozenset[str] = frozenset(EXTENSION_KINDS)
 """Every extension that names an image (lower case, with the dot)."""
 
 _CONTENT_TYPES = {
@@ -34,11 +37,6 @@ _CONTENT_TYPES = {
     "image/x-icon": "ico", "image/vnd.microsoft.icon": "ico", "image/tiff": "tiff",
     "image/svg+xml": "svg",
 }
-
-# Only types that positively name something else. application/xml and text/xml are not here:
-# SVG is often served as either, and the bytes will tell.
-_NOT_IMAGE_TYPES = {"text/html", "application/xhtml+xml", "application/json", "text/plain", "text/css",
-                    "text/javascript", "application/javascript"}
 
 _BMP_DIB_HEADER_SIZES = {12, 40, 52, 56, 64, 108, 124}
 _AVIF_BRANDS = {b"avif", b"avis"}
@@ -137,17 +135,17 @@ def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
+def media_param(content_type: str | None, name: str) -> str | None:
+    """The value of one parameter of a Content-Type (`charset`...), unquoted; None if absent or empty."""
+    for param in (content_type or "").split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == name and value.strip():
+            return value.strip().strip("\"'")
+    return None
+
+
 def kind_from_content_type(content_type: str | None) -> str | None:
     return _CONTENT_TYPES.get(media_type(content_type))
-
-
-def content_type_says_not_image(content_type: str | None) -> bool:
-    """True when the server says this is a document or media, not an image.
-
-    False for a missing, generic (octet-stream), image/* or unknown type: then the bytes decide.
-    """
-    mt = media_type(content_type)
-    return mt in _NOT_IMAGE_TYPES or mt.startswith(("video/", "audio/"))
 
 
 def is_image(head: bytes, content_type: str | None) -> tuple[str | None, str | None]:

@@ -5,15 +5,11 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .errors import StateWriteError
-
-FIELDS = ("url", "page", "source", "ok", "path", "bytes", "sha256", "content_type", "status", "error",
-          "worker", "elapsed")
-"""The documented fields, in order; `final_url`, `reason`, `attempts`, `leases`, `etag`,
-`last_modified`, `change` and, for a copy of bytes stored earlier, `duplicate_of` follow them."""
 
 
 def record(url: str, page: str | None, leases: int, result: dict | None, *, error: str | None = None,

@@ -76,8 +76,9 @@ def validate_task(item: Any) -> dict[str, Any]:
     if item["max_bytes"] <= 0 or not _finite_positive(item["timeout"]):
         raise InvalidMessage("task limits must be positive")
     for key in ("retries", "min_bytes"):
-        if key in item and (isinstance(item[key], bool) or not isinstance(item[key], int) or not 0 <= item[key] <= 10**12):
-            raise InvalidMessage(f"field {key!r} is {_describe(item[key])}")
+        value = item.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10**12:
+            raise InvalidMessage(f"field {key!r} is {_describe(value)}")
     accept = item.get("accept")
     if accept is not None and (not isinstance(accept, list) or len(accept) > 20
                                or not all(isinstance(k, str) and len(k) < 10 for k in accept)):
@@ -91,7 +92,8 @@ def validate_task(item: Any) -> dict[str, Any]:
         try:
             check_relative(stored)
         except ValueError:
-            raise InvalidMessage(f"field 'stored' is not a path inside the downloads folder: {stored[:200]!r}") from None
+            raise InvalidMessage(
+                f"field 'stored' is not a path inside the downloads folder: {stored[:200]!r}") from None
     if not isinstance(item.get("own", False), bool):
         raise InvalidMessage(f"field 'own' is {_describe(item['own'])}")
     sha = item.get("stored_sha256")

@@ -62,6 +62,10 @@ class NetPolicy:
                                       f"the proxy (--allow-private lifts this)")
 
 
+DEFAULT_POLICY = NetPolicy()
+"""Public addresses only, no host trusted: the default of every client (a frozen value, shared)."""
+
+
 def is_public(ip: str) -> bool:
     addr = ipaddress.ip_address(ip.split("%")[0])
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:

@@ -17,8 +17,9 @@ import json
 import logging
 import os
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from . import extent, naming
 from .config import STATE_DIRNAME, CrawlConfig
@@ -59,7 +60,7 @@ class Previous:
         self._shared = shared
 
     @classmethod
-    def load(cls, path: Path) -> "Previous":
+    def load(cls, path: Path) -> Previous:
         lines: dict[str, str] = {}
         paths: dict[str, str] = {}  # url -> the path its line names
         shared: set[str] = set()
@@ -96,10 +97,10 @@ class Previous:
     def unseen(self, seen: set[str]) -> Iterator[tuple[str, str | None, str]]:
         """(url, page, source) of the images recorded before that are not in `seen`."""
         for url in self._lines:
-            if url not in seen:
-                old = self.get(url)
-                yield (url, old.get("page") if isinstance(old.get("page"), str) else None,
-                       old.get("source") if isinstance(old.get("source"), str) else "page")
+            old = self.get(url) if url not in seen else None
+            if old is not None:
+                page, source = old.get("page"), old.get("source")
+                yield url, page if isinstance(page, str) else None, source if isinstance(source, str) else "page"
 
     def wire(self, url: str) -> dict[str, Any]:
         """What a worker needs to ask again for an image stored before: its validators, the
@@ -119,7 +120,7 @@ class Previous:
         return out
 
 
-def begin(journal: "Journal", cfg: CrawlConfig, manifest_path: Path, *, refresh: bool,
+def begin(journal: Journal, cfg: CrawlConfig, manifest_path: Path, *, refresh: bool,
           resuming: bool) -> tuple[list[str] | None, Previous | None]:
     """What this run on a crawl folder is: new, resumed, a refresh (--refresh, or one to
     resume), or a finished crawl going on under changed limits. Returns what changed in the

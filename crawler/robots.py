@@ -12,8 +12,8 @@ with backoff (or when the server's Retry-After says), rather than crawling blind
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 from urllib.parse import urlsplit
 
 from protego import Protego
@@ -132,7 +132,3 @@ class Robots:
                 wait = min(max(retry_after, RETRY_AFTER_RANGE[0]), RETRY_AFTER_RANGE[1])
             entry.retry_at = self._clock() + wait
         return None
-
-    def pending(self) -> bool:
-        """Is any robots.txt still to be settled?"""
-        return any(e.state in (UNKNOWN, PENDING, DEFERRED) for e in self._origins.values())

@@ -26,6 +26,7 @@ import zlib
 from xml.parsers import expat
 
 from .errors import SitemapError
+from .imagetype import media_type
 from .sitemapxml import KINDS, MAX_IMAGES_PER_PAGE, MAX_LOC_CHARS, Entry, Sitemap, TextHandler, XMLHandler
 from .urls import normalize_url
 
@@ -79,21 +80,22 @@ class SitemapReader:
         if self._gunzip is None:
             self._take(data)
             return
-        self._inflate(data)
+        self._inflate(self._gunzip, data)
 
-    def _inflate(self, data: bytes) -> None:
+    def _inflate(self, gunzip: zlib._Decompress, data: bytes) -> None:
         while data and not self._stopped:
             try:
-                out = self._gunzip.decompress(data, STEP)
+                out = gunzip.decompress(data, STEP)
             except zlib.error as exc:
                 raise SitemapError(f"not a valid gzip file ({exc})") from None
             self._take(out)
-            data = self._gunzip.unconsumed_tail
-            if self._gunzip.eof:
-                rest = self._gunzip.unused_data
+            data = gunzip.unconsumed_tail
+            if gunzip.eof:
+                rest = gunzip.unused_data
                 if not rest.startswith(GZIP_MAGIC):  # trailing garbage after the last member: ignored
                     return
-                self._gunzip, data = zlib.decompressobj(wbits=31), rest
+                gunzip = self._gunzip = zlib.decompressobj(wbits=31)
+                data = rest
 
     def _take(self, data: bytes) -> None:
         """Uncompressed bytes."""
@@ -116,7 +118,7 @@ class SitemapReader:
                 self._xml = XMLHandler(self)
             else:
                 self.result.kind = "text"
-        if self._mode == "text":
+        if self._xml is None:  # the mode is decided: text
             self._text.feed(data)
             return
         try:
@@ -140,7 +142,7 @@ class SitemapReader:
                 self.result.problem = "the gzip file ends early"
         if self._mode == "text":
             self._text.close()
-        elif self._mode == "xml" and not self._stopped:
+        elif self._xml is not None and not self._stopped:
             try:
                 self._xml.parser.Parse(b"", True)
             except expat.ExpatError as exc:
@@ -148,7 +150,7 @@ class SitemapReader:
         r = self.result
         if self._mode is None:
             r.problem = "empty"
-        elif r.kind == "unknown" and r.problem is None:
+        elif r.kind == "unknown" and r.problem is None and self._xml is not None:  # only XML leaves it unknown
             r.problem = f"not a sitemap: its root element is <{self._xml.root}>"
         elif r.kind == "text" and not r.pages:
             r.problem = "not a sitemap: no line is a URL"
@@ -181,7 +183,7 @@ def sniff(head: bytes, content_type: str | None = None, name: str = "") -> bool:
     is a sitemap's or a feed's root. `crawler extract` decides with it."""
     if head.startswith(GZIP_MAGIC):
         return True
-    ctype = (content_type or "").split(";")[0].strip().lower()
+    ctype = media_type(content_type)
     if ctype == "text/plain" or (not ctype and name.lower().endswith(".txt")):
         return True
     text = head.removeprefix(_BOM)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlsplit
 
 from . import fetch
@@ -168,7 +168,7 @@ class SitemapPlan:
     def record(self, outcome: SitemapOutcome) -> None:
         """Count the outcome and say it in one line."""
         found, counts = outcome.sitemap, self.counts
-        if outcome.error:
+        if outcome.error or found is None:  # an outcome without a sitemap carries its error
             if outcome.guessed and outcome.reason in ("http-status", "not-a-sitemap"):
                 log.info("no sitemap at %s (%s)", outcome.url, outcome.error)  # no news: not counted
                 return

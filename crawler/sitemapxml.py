@@ -132,6 +132,8 @@ class XMLHandler:
                 url = reader.url(text)
                 if url is not None:
                     result.sitemaps.append(url)
+            elif self.entry is None:  # _wanted takes text outside an entry only in a sitemap index
+                pass
             elif result.kind == "urlset" and depth == 3:  # <image:image><image:loc>
                 if len(self.entry.images) >= MAX_IMAGES_PER_PAGE:
                     result.images_cut += 1

@@ -36,11 +36,6 @@ def largest(candidates: list) -> list:
     return [] if best is None else [best]
 
 
-def parse_srcset(value: str) -> list[str]:
-    """Candidate URLs of a srcset (not resolved), in order."""
-    return [c.url for c in srcset_candidates(value)]
-
-
 def srcset_candidates(value: str) -> list[Candidate]:
     """A srcset's candidates, by the HTML standard's parsing algorithm.
 

@@ -23,11 +23,12 @@ import random
 import stat
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from . import portable
 from .checkedpaths import checked_folder, unlink_quietly, verify_inside
+from .config import STATE_DIRNAME
 from .diskfaults import LOCAL_ERRNOS, LocalStorageError, storage_error  # noqa: F401  (storage.LocalStorageError)
 from .errors import StorageError  # noqa: F401  (storage.StorageError, as before)
 from .naming import TEMP_SUFFIX, check_relative, is_temp_name
@@ -225,7 +226,7 @@ class AtomicFile:
             os.close(self._dir_fd)
             self._dir_fd = -1
 
-    def __enter__(self) -> "AtomicFile":
+    def __enter__(self) -> AtomicFile:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -378,7 +379,7 @@ def remove_partials(root: Path) -> int:
         return 0
     for dirpath, dirnames, filenames in os.walk(root):
         # never descend into the master's state folder or through symlinks
-        dirnames[:] = [d for d in dirnames if d != ".crawler" and not os.path.islink(os.path.join(dirpath, d))]  # noqa: E501
+        dirnames[:] = [d for d in dirnames if d != STATE_DIRNAME and not os.path.islink(os.path.join(dirpath, d))]
         for name in filenames:
             if is_temp_name(name) and not _owner_alive(name):
                 try:

@@ -48,7 +48,7 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 from urllib3.poolmanager import PoolManager
 from urllib3.util.ssl_ import create_urllib3_context
 
-from .netguard import NetPolicy, connect
+from .netguard import DEFAULT_POLICY, NetPolicy, connect
 from .sockopts import clear_kernel_timeouts, kernel_timeouts_work, set_kernel_timeouts
 
 CHUNK = 64 * 1024
@@ -64,7 +64,7 @@ class UnsupportedURL(ValueError):
 
 # -- connections through the guard ------------------------------------------------------------
 
-def _guarded_socket(conn: HTTPConnection) -> socket.socket:
+def _guarded_socket(conn: _GuardedHTTPConnection | _GuardedHTTPSConnection) -> socket.socket:
     """What urllib3's own _new_conn does, but resolved, checked and connected by netguard;
     errors are urllib3's, so requests reports them as it always does."""
     try:
@@ -106,7 +106,7 @@ class _KernelTimedSocket(socket.socket):
     _kernel_timeout: float | None = None
 
     @classmethod
-    def adopt(cls, sock: socket.socket, timeout: float | None) -> "_KernelTimedSocket":
+    def adopt(cls, sock: socket.socket, timeout: float | None) -> _KernelTimedSocket:
         new = cls(sock.family, sock.type, sock.proto, fileno=sock.detach())
         super(_KernelTimedSocket, new).settimeout(None)  # blocking, for good
         new.settimeout(timeout)
@@ -138,7 +138,7 @@ class _KernelTimedSocket(socket.socket):
 
 
 class _GuardedHTTPConnection(HTTPConnection):
-    def __init__(self, *args, policy: NetPolicy = NetPolicy(), **kwargs):
+    def __init__(self, *args, policy: NetPolicy = DEFAULT_POLICY, **kwargs):
         super().__init__(*args, **kwargs)
         self.policy = policy
 
@@ -150,7 +150,7 @@ class _GuardedHTTPConnection(HTTPConnection):
 
 
 class _GuardedHTTPSConnection(HTTPSConnection):
-    def __init__(self, *args, policy: NetPolicy = NetPolicy(), **kwargs):
+    def __init__(self, *args, policy: NetPolicy = DEFAULT_POLICY, **kwargs):
         super().__init__(*args, **kwargs)
         self.policy = policy
 
@@ -186,7 +186,7 @@ class GuardedAdapter(HTTPAdapter):
     Without a proxy its pools are guarded; requests' proxy managers (the proxy is the
     boundary) get the same TLS context for the targets they tunnel to."""
 
-    def __init__(self, policy: NetPolicy, options: "Options"):
+    def __init__(self, policy: NetPolicy, options: Options):
         self.policy, self.options, self.jar = policy, options, options.jar
         super().__init__(pool_connections=MAX_POOLS, pool_maxsize=POOL_SIZE)
 
@@ -213,7 +213,7 @@ class GuardedAdapter(HTTPAdapter):
         jar (requests parses them into a jar of the response's, and Session.send a second
         time into the session's)."""
         response = Response()
-        response.status_code = getattr(resp, "status", None)
+        response.status_code = resp.status  # requests reads it with getattr; urllib3's responses all have it
         response.headers = CaseInsensitiveDict(getattr(resp, "headers", {}))
         response.encoding = get_encoding_from_headers(response.headers)
         response.raw = resp

@@ -158,10 +158,11 @@ def _netloc(scheme: str, authority: str) -> str | None:
         if not re.fullmatch(r"\[[0-9a-f:.]+\]", host):
             return None
     else:
-        host, _, port = hostport.partition(":")
-        host = _host(host)
-        if host is None:
+        name, _, port = hostport.partition(":")
+        checked = _host(name)
+        if checked is None:
             return None
+        host = checked
     if port:
         if not port.isascii() or not port.isdigit() or int(port) > 65535:
             return None
@@ -233,15 +234,6 @@ def _remove_dot_segments(path: str) -> str:
     return result if result.startswith("/") else "/" + result
 
 
-def is_http_url(url: str) -> bool:
-    """True if url has the scheme http or https and a host."""
-    try:
-        parts = urlsplit(url)
-        return parts.scheme.lower() in DEFAULT_PORT_TEXTS and bool(parts.hostname)
-    except (ValueError, TypeError, AttributeError):
-        return False
-
-
 def authority(url: str) -> str | None:
     """The `[user@]host[:port]` part of `scheme://...` or `//...`, without parsing it; None if
     there is none. A cheap key: callers parse each distinct authority once (lru_cache)."""
@@ -309,7 +301,7 @@ class Scope:
             return "its host is not a seed's, nor under --allow-domain"
         if self._include_re and not any(r.search(url) for r in self._include_re):
             return "it matches no --include"
-        for pattern, r in zip(self.exclude, self._exclude_re):
+        for pattern, r in zip(self.exclude, self._exclude_re, strict=True):
             if r.search(url):
                 return f"it matches --exclude {pattern!r}"
         return None
@@ -343,10 +335,8 @@ def parse_seeds(lines: Iterable[str]) -> tuple[list[str], list[str]]:
         shown = repr(text[:200])
         problem = _seed_problem(text)
         url = None if problem else normalize_url(text)
-        if problem is None and url is None:
-            problem = "malformed URL"
-        if problem:
-            problems.append(f"line {number}: {problem}: {shown}")
+        if url is None:
+            problems.append(f"line {number}: {problem or 'malformed URL'}: {shown}")
         elif url not in seen:
             seen.add(url)
             seeds.append(url)

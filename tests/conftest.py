@@ -46,8 +46,8 @@ def servers():
     started = []
 
     def start(*args, **kw):
-        server, url = serve_recorded(*args, **kw)
-        started.append(server)
+        httpd, url = serve_recorded(*args, **kw)
+        started.append(httpd)
         return url
 
     yield start

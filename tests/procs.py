@@ -78,7 +78,7 @@ def write_file(root: Path, rel: str, data: bytes | str) -> None:
     path.write_bytes(data.encode() if isinstance(data, str) else data)
 
 
-def crawl(procs: "Procs", tmp_path: Path, seed: str, *flags: str, workers: int = 1, name: str = "out",
+def crawl(procs: Procs, tmp_path: Path, seed: str, *flags: str, workers: int = 1, name: str = "out",
           code: int = 0) -> tuple[dict[str, dict], str, Path]:
     """`crawler run` from one seed into tmp_path/name, expecting exit `code`: (manifest records
     by URL, the log, the output folder)."""

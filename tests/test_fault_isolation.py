@@ -118,7 +118,10 @@ def test_a_worker_with_a_full_disk_hands_its_tasks_to_a_worker_with_room(tmp_pat
     server, base_url = serve_slow(root, delay=0.03)  # slow enough that both workers get tasks
     try:
         small = tmpfs("small", "4m")
-        (small / "ballast").write_bytes(bytes(3 << 20))  # a disk mostly full already: 1 MB left
+        # a disk mostly full already: 256 kB left, which a handful of the site's images (up to
+        # 60 kB each) fill, so the fault comes mid-crawl even when the other worker, on a loaded
+        # machine, takes most of the tasks (with 1 MB left the full worker sometimes finished clean)
+        (small / "ballast").write_bytes(bytes((4 << 20) - (256 << 10)))
         roomy = tmp_path / "roomy"
         port = free_port()
         seeds = tmp_path / "seeds.txt"

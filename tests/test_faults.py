@@ -133,7 +133,7 @@ def test_a_frozen_master_hangs_no_worker_and_loses_no_result(slow_site, tmp_path
     os.killpg(master.pid, signal.SIGCONT)
     log = output(master, 120)
     assert master.returncode == 0, log
-    for w, wlog in zip(workers, lost):
+    for w, wlog in zip(workers, lost, strict=True):
         wlog += output(w, 30)
         assert w.returncode == 0, wlog
         assert "reconnected to master" in wlog

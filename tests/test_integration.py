@@ -129,8 +129,9 @@ def test_fresh_starts_a_finished_crawl_over_and_keeps_the_previous_manifest(fini
 
 
 def test_run_whose_workers_are_all_killed_stops_with_a_message_instead_of_waiting(site, tmp_path, procs):
-    import psutil
     import signal
+
+    import psutil
 
     root, truth, _ = site
     server, base_url = serve_slow(root, delay=0.2)  # slow: the crawl is still going when they die
@@ -183,7 +184,7 @@ def test_master_and_separate_workers_finish_and_all_exit_by_themselves(site, tmp
     rest = output(master, 90)
     assert master.returncode == 0, "".join(lines) + rest
     recs = records(out)
-    for name, w in zip(("w1", "w2"), workers):
+    for name, w in zip(("w1", "w2"), workers, strict=True):
         log = output(w, 20)
         assert w.returncode == 0, log
         assert "connected to master" in log

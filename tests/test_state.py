@@ -21,7 +21,8 @@ def test_state_survives_a_reopen(tmp_path):
     assert snap.pages_queued == [("http://h/a", 1)] and snap.pages_done == 1
     assert snap.image_urls == {"http://h/1.jpg", "http://h/2.jpg", "http://h/3.jpg"}
     assert snap.done_ids == {1} and snap.next_id == 4
-    assert snap.open_tasks == [(2, "http://h/2.jpg", "http://h/", 2, "picture"), (3, "http://h/3.jpg", "http://h/", 1, None)]
+    assert snap.open_tasks == [(2, "http://h/2.jpg", "http://h/", 2, "picture"),
+                               (3, "http://h/3.jpg", "http://h/", 1, None)]
 
 
 def test_manifest_lines_count_as_done_even_when_the_journal_missed_them(tmp_path):

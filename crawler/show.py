@@ -23,7 +23,8 @@ def status_lines(st: dict, now: float | None = None) -> list[str]:
     lines.append(f"workers: {len(workers)} seen" + ("" if workers else " (none yet)"))
     stopped = st.get("stopped_workers", {})
     for name, age in sorted(workers.items(), key=lambda item: item[1]):
-        lines.append(f"  {name}: last contact {age:.1f} s ago" + (f"; stopped: {stopped[name]}" if name in stopped else ""))
+        said = f"; stopped: {stopped[name]}" if name in stopped else ""
+        lines.append(f"  {name}: last contact {age:.1f} s ago{said}")
     queues = st.get("host_queues", {})
     if queues:
         lines.append("queued per host:")
