@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .. import extract, fetch, htmltree, transport, urls
+from .. import extract, fetch, htmltree, imagetype, transport, urls
 from ..board import ResultInbox, TaskBoard
 from ..config import CrawlConfig
 from ..errors import FetchError, UnreachableError
@@ -78,7 +78,7 @@ def process_page(client, url: str, depth: int, cfg: CrawlConfig,
             fetched()
     out = PageOutcome(url, depth, final_url=page.final_url)
     if not page.is_html:
-        ctype = (page.content_type or "").split(";")[0].strip().lower()
+        ctype = imagetype.media_type(page.content_type)
         out.image_itself = ctype.startswith("image/")
         log.debug("not parsing %s: Content-Type %s", url, ctype or "missing")
         return out
