@@ -142,9 +142,10 @@ class CrawlRecord:
 
 
 def _set_aside_old_manifest(path: Path) -> None:
-    """A new crawl starts a new manifest; an old one is kept under a dated name."""
+    """A new crawl starts a new manifest; an old one is kept under a dated name
+    (manifest.jsonl -> manifest.20260102-150405.jsonl)."""
     if path.exists() and path.stat().st_size > 0:
-        old = path.with_name(f"manifest.{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
+        old = path.with_name(f"{path.stem}.{time.strftime('%Y%m%d-%H%M%S')}{path.suffix}")
         path.rename(old)
         log.info("kept the previous manifest as %s", old.name)
 
