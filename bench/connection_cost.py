@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from crawler import queues, tls  # noqa: E402  (registers the "crawler" serializer)
 from crawler.board import ResultInbox, TaskBoard  # noqa: E402
-from crawler.messages import make_task  # noqa: E402
+from crawler.rules.messages import make_task  # noqa: E402
 
 KEY = b"bench-key-0123456789abcdef"
 TASKS = [make_task(i, f"http://images.example/some/folder/photo-{i:06d}.jpg", "http://images.example/page.html",

@@ -32,7 +32,7 @@ from pagegen import realistic_page  # noqa: E402
 
 from crawler import charset, htmltree  # noqa: E402
 from crawler.extract import extract_tree  # noqa: E402
-from crawler.urls import normalize_url  # noqa: E402
+from crawler.rules.urls import normalize_url  # noqa: E402
 from tests.shapes import SHAPES  # noqa: E402
 
 PAGE = "http://site.example/dir/page.html"

@@ -10,7 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
-from . import authkey, config, httpopts, logs, portable, queues, urls
+from . import authkey, config, httpopts, logs, portable, queues
 from .board import MAX_WAIT
 from .cliparser import parse_args
 from .config import (
@@ -30,6 +30,7 @@ from .config import (
 from .errors import AuthkeyError, AuthkeyTooOpenError, AuthkeyTooShortError, ConfigError, CrawlerError, StateWriteError
 from .launch import CONSOLE, install_stop_handlers, run_local, run_master, tune_gc
 from .progress import use_live_display
+from .rules import urls
 
 log = logging.getLogger("crawler")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .config import STATE_DIRNAME
 from .diskfaults import storage_error
-from .naming import safe_join
+from .rules.naming import safe_join
 from .storage import _FILE_FLAGS  # the same exclusive, no-symlink create
 
 CONTENT_INDEX = os.path.join(STATE_DIRNAME, "content")

@@ -21,9 +21,9 @@ from bs4 import BeautifulSoup, Comment, Tag
 
 from . import charset, htmltree
 from .config import SRCSET_MODES
-from .imagetype import IMAGE_EXTENSIONS
+from .rules.imagetype import IMAGE_EXTENSIONS
+from .rules.urls import normalize_url
 from .srcset import Candidate, css_images, largest, srcset_candidates
-from .urls import normalize_url
 
 # lazy-load attributes whose value is an image URL, whatever it looks like; a lazy-loading
 # script moves them into src / srcset, so they are what the page finally shows

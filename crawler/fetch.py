@@ -21,7 +21,7 @@ import requests
 import urllib3.exceptions
 from urllib3.util.ssl_match_hostname import CertificateError
 
-from . import charset, imagetype, retry, transport, urls
+from . import charset, transport
 from .config import download_deadline
 from .errors import (
     FetchError,
@@ -33,9 +33,10 @@ from .errors import (
     TooLargeError,
     UnreachableError,
 )
-from .messages import MAX_VALIDATOR_CHARS  # an ETag or Last-Modified longer is not kept (nor sent back)
 from .netguard import DEFAULT_POLICY, NetPolicy
-from .retry import parse_retry_after
+from .rules import imagetype, retry, urls
+from .rules.messages import MAX_VALIDATOR_CHARS  # an ETag or Last-Modified longer is not kept (nor sent back)
+from .rules.retry import parse_retry_after
 from .transport import Options
 
 log = logging.getLogger(__name__)

@@ -17,22 +17,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import extract, fetch, htmltree, httpopts, manifest, naming, sitemap, transport, urls
+from . import extract, fetch, htmltree, httpopts, manifest, sitemap, transport
 from . import refresh as refresh_
-from .parsing import PageParser
-from .state import Journal
 from .board import ResultInbox, Task, TaskBoard
 from .config import EXIT_STATE_UNWRITABLE, MANIFEST_NAME, MAX_CRAWL_DELAY, STATE_DIRNAME, CrawlConfig
 from .errors import FetchError, StateWriteError, UnreachableError
-from .messages import InvalidMessage, make_task, validate_result
 from .netguard import NetPolicy
-from .pagequeue import PageQueue
-from .politeness import HostGate
+from .parsing import PageParser
 from .progress import LineProgress
-from .robots import MAX_ROBOTS_BYTES, Robots, origin_of
-from .sitemaps import CHILD, TOP, SitemapOutcome, SitemapPlan, sitemap_job
-from .workerwatch import WorkerWatch
 from .queues import Served, format_address, serve
+from .rules import naming, urls
+from .rules.messages import InvalidMessage, make_task, validate_result
+from .rules.pagequeue import PageQueue
+from .rules.politeness import HostGate
+from .rules.robots import MAX_ROBOTS_BYTES, Robots, origin_of
+from .sitemaps import CHILD, TOP, SitemapOutcome, SitemapPlan, sitemap_job
+from .state import Journal
+from .workerwatch import WorkerWatch
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import time
 from collections import Counter
 
 from .extract import extract
+from .rules.urls import Scope
 from .sitemap import Sitemap
-from .urls import Scope
 
 
 def status_lines(st: dict, now: float | None = None) -> list[str]:

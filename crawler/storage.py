@@ -31,7 +31,7 @@ from .checkedpaths import checked_folder, unlink_quietly, verify_inside
 from .config import STATE_DIRNAME
 from .diskfaults import LOCAL_ERRNOS, LocalStorageError, storage_error  # noqa: F401  (storage.LocalStorageError)
 from .errors import StorageError  # noqa: F401  (storage.StorageError, as before)
-from .naming import TEMP_SUFFIX, check_relative, is_temp_name
+from .rules.naming import TEMP_SUFFIX, check_relative, is_temp_name
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,11 @@ import time
 
 import pytest
 
-from crawler import fetch, naming
+from crawler import fetch
 from crawler.config import WorkerConfig
-from crawler.messages import make_task, validate_result
 from crawler.netguard import NetPolicy
+from crawler.rules import naming
+from crawler.rules.messages import make_task, validate_result
 from crawler.worker import download
 
 from .procs import free_port

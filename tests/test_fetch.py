@@ -19,8 +19,8 @@ import urllib3.exceptions
 from crawler import fetch, transport
 from crawler.config import CrawlConfig, WorkerConfig
 from crawler.master import process_page
-from crawler.messages import make_task
 from crawler.netguard import NetPolicy
+from crawler.rules.messages import make_task
 from crawler.worker import download
 
 from .conftest import make_png

@@ -13,8 +13,8 @@ from crawler import fetch
 from crawler.config import WorkerConfig
 from crawler.demo import StaticServer
 from crawler.extract import extract
-from crawler.messages import make_task
 from crawler.netguard import NetPolicy
+from crawler.rules.messages import make_task
 from crawler.worker import download
 
 from .procs import output

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crawler.extract import extract
-from crawler.urls import normalize_url
+from crawler.rules.urls import normalize_url
 
 from . import browser
 from .shapes import SHAPES

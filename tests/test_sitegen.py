@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from crawler.extract import extract
-from crawler.urls import normalize_url
+from crawler.rules.urls import normalize_url
 from devtools import imagegen
 from devtools.sitegen import SiteSpec, generate_site
 

@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..messages import stop_message
-from ..politeness import HostGate
+from ..rules.messages import stop_message
+from ..rules.politeness import HostGate
 from .inbox import ResultInbox
 from .leases import Leases
 from .pending import HostQueues

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from ..urls import host_of
+from ..rules.urls import host_of
 from .task import Task
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..config import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT
-from ..messages import make_task
+from ..rules.messages import make_task
 
 
 class Task(NamedTuple):

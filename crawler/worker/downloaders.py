@@ -12,9 +12,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .. import fetch, storage, urls
-from ..concurrency import DownloadGate
+from .. import fetch, storage
 from ..config import WorkerConfig
+from ..rules import urls
+from ..rules.concurrency import DownloadGate
 from .control import Control
 from .imagedownload import download
 from .outbox import Outbox

@@ -9,10 +9,11 @@ import logging
 import time
 from urllib.parse import urlsplit
 
-from .. import contentindex, fetch, imagetype, naming, refresh, retry, storage
+from .. import contentindex, fetch, refresh, storage
 from ..config import WorkerConfig
 from ..errors import CrawlerError, FetchError, FilteredError, NotAnImageError
-from ..messages import make_result
+from ..rules import imagetype, naming, retry
+from ..rules.messages import make_result
 
 log = logging.getLogger(__name__)
 

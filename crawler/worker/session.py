@@ -13,8 +13,8 @@ from typing import Any
 
 from ..config import EXIT_KEY_REFUSED, EXIT_TLS, EXIT_UNREACHABLE, WorkerConfig
 from ..errors import ConnectError
-from ..messages import InvalidMessage, is_stop, validate_task
 from ..queues import ForbiddenPickle, MasterLink, format_address
+from ..rules.messages import InvalidMessage, is_stop, validate_task
 from ..tls import TLSError
 from .control import Control, why
 from .downloaders import Downloaders, WorkerStats

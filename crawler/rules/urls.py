@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import quote, unquote, urlsplit
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 DEFAULT_PORTS: dict[str, int] = {"http": 80, "https": 443}
 """The schemes a crawl fetches, with their default ports: the one table of both."""
