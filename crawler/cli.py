@@ -204,8 +204,9 @@ def cmd_status(args) -> int:
 def cmd_extract(args) -> int:
     import json
 
-    from . import charset, fetch
+    from . import fetch
     from .errors import SitemapError
+    from .page import charset
     from .show import extraction_lines, extraction_report, sitemap_lines, sitemap_report
 
     try:

@@ -21,7 +21,7 @@ import requests
 import urllib3.exceptions
 from urllib3.util.ssl_match_hostname import CertificateError
 
-from . import charset, transport
+from . import transport
 from .config import download_deadline
 from .errors import (
     FetchError,
@@ -34,6 +34,7 @@ from .errors import (
     UnreachableError,
 )
 from .netguard import DEFAULT_POLICY, NetPolicy
+from .page import charset
 from .rules import imagetype, retry, urls
 from .rules.messages import MAX_VALIDATOR_CHARS  # an ETag or Last-Modified longer is not kept (nor sent back)
 from .rules.retry import parse_retry_after

@@ -33,7 +33,7 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 
-from . import charset, extract
+from .page import charset, extract
 
 log = logging.getLogger(__name__)
 

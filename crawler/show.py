@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from .extract import extract
+from .page.extract import extract
+from .page.sitemap import Sitemap
 from .rules.urls import Scope
-from .sitemap import Sitemap
 
 
 def status_lines(st: dict, now: float | None = None) -> list[str]:

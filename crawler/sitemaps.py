@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 
 from . import fetch
 from .errors import FetchError, SitemapError
+from .page.sitemap import MAX_BYTES, MAX_IMAGES_PER_PAGE, Sitemap, SitemapReader, sniff
 from .rules.robots import Robots, origin_of
-from .sitemap import MAX_BYTES, MAX_IMAGES_PER_PAGE, Sitemap, SitemapReader, sniff
 
 log = logging.getLogger(__name__)
 

@@ -161,7 +161,8 @@ def _page_cfg(tmp_path, **kw):
 
 
 def test_a_page_frees_its_host_before_it_is_parsed_and_a_failed_one_too(tmp_path, server, monkeypatch):
-    from crawler import extract, master
+    from crawler import master
+    from crawler.page import extract
     server.add("/p.html", b'<img src="/a.png">', headers={"Content-Type": "text/html"})
     client = fetch.new_client("test-agent", NetPolicy(frozenset({"127.0.0.1"})))
     events = []
@@ -177,7 +178,8 @@ def test_a_page_frees_its_host_before_it_is_parsed_and_a_failed_one_too(tmp_path
 
 
 def test_a_page_past_the_element_cap_is_parsed_in_part_with_a_warning(tmp_path, server, monkeypatch, caplog):
-    from crawler import htmltree, master
+    from crawler import master
+    from crawler.page import htmltree
     monkeypatch.setattr(htmltree, "MAX_ELEMENTS", 50)
     body = "".join(f'<p><img src="/i{i}.png">' for i in range(100)).encode()
     server.add("/big.html", body, headers={"Content-Type": "text/html"})

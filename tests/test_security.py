@@ -12,8 +12,8 @@ import pytest
 from crawler import fetch
 from crawler.config import WorkerConfig
 from crawler.demo import StaticServer
-from crawler.extract import extract
 from crawler.netguard import NetPolicy
+from crawler.page.extract import extract
 from crawler.rules.messages import make_task
 from crawler.worker import download
 

@@ -14,7 +14,7 @@ from urllib.parse import quote
 import pytest
 from PIL import Image
 
-from crawler.extract import extract
+from crawler.page.extract import extract
 from crawler.rules.urls import normalize_url
 from devtools import imagegen
 from devtools.sitegen import SiteSpec, generate_site

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 
 from bs4 import BeautifulSoup, Comment, Tag
 
+from ..config import SRCSET_MODES
+from ..rules.imagetype import IMAGE_EXTENSIONS
+from ..rules.urls import normalize_url
 from . import charset, htmltree
-from .config import SRCSET_MODES
-from .rules.imagetype import IMAGE_EXTENSIONS
-from .rules.urls import normalize_url
 from .srcset import Candidate, css_images, largest, srcset_candidates
 
 # lazy-load attributes whose value is an image URL, whatever it looks like; a lazy-loading

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from xml.parsers import expat
 
-from .errors import SitemapError
+from ..errors import SitemapError
 
 MAX_IMAGES_PER_PAGE = 1_000
 """Images listed under one page (Google's limit); more are left out and counted."""

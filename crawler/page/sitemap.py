@@ -25,9 +25,9 @@ import re
 import zlib
 from xml.parsers import expat
 
-from .errors import SitemapError
-from .rules.imagetype import media_type
-from .rules.urls import normalize_url
+from ..errors import SitemapError
+from ..rules.imagetype import media_type
+from ..rules.urls import normalize_url
 from .sitemapxml import KINDS, MAX_IMAGES_PER_PAGE, MAX_LOC_CHARS, Entry, Sitemap, TextHandler, XMLHandler
 
 __all__ = ["MAX_BYTES", "MAX_IMAGES_PER_PAGE", "MAX_URLS", "SOURCE", "Entry", "Sitemap",
