@@ -10,7 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
-from . import authkey, config, httpopts, logs, portable, queues
+from . import authkey, config, logs, portable, queues
 from .board import MAX_WAIT
 from .cliparser import parse_args
 from .config import (
@@ -29,6 +29,7 @@ from .config import (
 )
 from .errors import AuthkeyError, AuthkeyTooOpenError, AuthkeyTooShortError, ConfigError, CrawlerError, StateWriteError
 from .launch import CONSOLE, install_stop_handlers, run_local, run_master, tune_gc
+from .net import httpopts
 from .progress import use_live_display
 from .rules import urls
 
@@ -204,8 +205,8 @@ def cmd_status(args) -> int:
 def cmd_extract(args) -> int:
     import json
 
-    from . import fetch
     from .errors import SitemapError
+    from .net import fetch
     from .page import charset
     from .show import extraction_lines, extraction_report, sitemap_lines, sitemap_report
 
@@ -229,8 +230,9 @@ def cmd_extract(args) -> int:
 
 def _page_or_sitemap(args):
     """What `crawler extract` reads: a page's bytes (a file), a fetched Page, or a Sitemap; and its URL."""
-    from . import fetch, sitemaps
-    from .netguard import NetPolicy
+    from . import sitemaps
+    from .net import fetch
+    from .net.netguard import NetPolicy
 
     path = Path(args.page)
     if path.is_file():

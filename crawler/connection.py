@@ -26,7 +26,7 @@ from multiprocessing import connection as mpc
 from multiprocessing import managers, reduction
 
 from . import tls as tls_
-from .sockopts import set_timeouts
+from .net.sockopts import set_timeouts
 
 SERIALIZER = "crawler"
 SERVER_IDLE_TIMEOUT = 300.0

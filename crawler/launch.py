@@ -14,9 +14,10 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from . import config, httpopts, local, logs, portable
+from . import config, local, logs, portable
 from .config import EXIT_INTERRUPTED, EXIT_OK, CrawlConfig
 from .errors import CrawlerError
+from .net import httpopts
 from .progress import make_progress
 
 log = logging.getLogger("crawler")

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import fetch, httpopts, manifest, transport
+from . import manifest
 from . import refresh as refresh_
 from .board import ResultInbox, Task, TaskBoard
 from .config import EXIT_STATE_UNWRITABLE, MANIFEST_NAME, MAX_CRAWL_DELAY, STATE_DIRNAME, CrawlConfig
 from .errors import FetchError, StateWriteError, UnreachableError
-from .netguard import NetPolicy
+from .net import fetch, httpopts, transport
+from .net.netguard import NetPolicy
 from .page import extract, htmltree, sitemap
 from .parsing import PageParser
 from .progress import LineProgress

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from . import fetch
 from .errors import FetchError, SitemapError
+from .net import fetch
 from .page.sitemap import MAX_BYTES, MAX_IMAGES_PER_PAGE, Sitemap, SitemapReader, sniff
 from .rules.robots import Robots, origin_of
 

@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from crawler import fetch
 from crawler.config import WorkerConfig
-from crawler.netguard import NetPolicy
+from crawler.net import fetch
+from crawler.net.netguard import NetPolicy
 from crawler.rules import naming
 from crawler.rules.messages import make_task, validate_result
 from crawler.worker import download

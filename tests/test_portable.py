@@ -13,7 +13,8 @@ import sys
 
 import pytest
 
-from crawler import portable, sockopts
+from crawler import portable
+from crawler.net import sockopts
 
 from .procs import output
 

@@ -306,8 +306,9 @@ def test_a_master_frozen_mid_session_is_detected_by_the_socket_timeout(path, mon
 
     import psutil
 
-    from crawler import sockopts, tls
+    from crawler import tls
     from crawler.connection import SafeConnection, SocketConnection
+    from crawler.net import sockopts
 
     from .procs import wait_for
     monkeypatch.setattr(queues.ClientSettings, "recv_timeout", 1.0)

@@ -9,10 +9,10 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from crawler import fetch
 from crawler.config import WorkerConfig
 from crawler.demo import StaticServer
-from crawler.netguard import NetPolicy
+from crawler.net import fetch
+from crawler.net.netguard import NetPolicy
 from crawler.page.extract import extract
 from crawler.rules.messages import make_task
 from crawler.worker import download

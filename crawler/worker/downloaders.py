@@ -12,8 +12,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .. import fetch, storage
+from .. import storage
 from ..config import WorkerConfig
+from ..net import fetch
 from ..rules import urls
 from ..rules.concurrency import DownloadGate
 from .control import Control

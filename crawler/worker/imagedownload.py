@@ -9,9 +9,10 @@ import logging
 import time
 from urllib.parse import urlsplit
 
-from .. import contentindex, fetch, refresh, storage
+from .. import contentindex, refresh, storage
 from ..config import WorkerConfig
 from ..errors import CrawlerError, FetchError, FilteredError, NotAnImageError
+from ..net import fetch
 from ..rules import imagetype, naming, retry
 from ..rules.messages import make_result
 

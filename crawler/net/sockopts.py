@@ -17,7 +17,7 @@ import socket
 import struct
 from functools import lru_cache
 
-from . import portable
+from .. import portable
 
 _WINDOWS = os.name == "nt"
 

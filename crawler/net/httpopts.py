@@ -16,7 +16,7 @@ from http.cookiejar import Cookie, CookieJar
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 MAX_HEADERS = 100
 MAX_HEADER_VALUE = 8192

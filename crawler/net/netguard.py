@@ -18,7 +18,7 @@ import ipaddress
 import socket
 from dataclasses import dataclass
 
-from .errors import FetchError
+from ..errors import FetchError
 
 
 class BlockedAddressError(FetchError):

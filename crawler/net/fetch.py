@@ -21,9 +21,8 @@ import requests
 import urllib3.exceptions
 from urllib3.util.ssl_match_hostname import CertificateError
 
-from . import transport
-from .config import download_deadline
-from .errors import (
+from ..config import download_deadline
+from ..errors import (
     FetchError,
     FetchTimeoutError,
     HTTPStatusError,
@@ -33,11 +32,12 @@ from .errors import (
     TooLargeError,
     UnreachableError,
 )
+from ..page import charset
+from ..rules import imagetype, retry, urls
+from ..rules.messages import MAX_VALIDATOR_CHARS  # an ETag or Last-Modified longer is not kept (nor sent back)
+from ..rules.retry import parse_retry_after
+from . import transport
 from .netguard import DEFAULT_POLICY, NetPolicy
-from .page import charset
-from .rules import imagetype, retry, urls
-from .rules.messages import MAX_VALIDATOR_CHARS  # an ETag or Last-Modified longer is not kept (nor sent back)
-from .rules.retry import parse_retry_after
 from .transport import Options
 
 log = logging.getLogger(__name__)
