@@ -38,9 +38,10 @@ sys.path.insert(0, str(BENCH.parent))
 import run as bench_run  # noqa: E402
 import servers  # noqa: E402
 
-from crawler import config, contentindex, worker  # noqa: E402
+from crawler import config, worker  # noqa: E402
 from crawler.net import fetch  # noqa: E402
 from crawler.net.netguard import NetPolicy  # noqa: E402
+from crawler.store import contentindex  # noqa: E402
 
 CHUNK = 64 * 1024
 

@@ -11,10 +11,11 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from . import authkey, manifest
+from . import authkey
 from .config import MANIFEST_NAME, CrawlConfig
 from .errors import CrawlerError
 from .launch import run_local
+from .store import manifest
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import manifest
-from . import refresh as refresh_
 from .board import ResultInbox, Task, TaskBoard
 from .config import EXIT_STATE_UNWRITABLE, MANIFEST_NAME, MAX_CRAWL_DELAY, STATE_DIRNAME, CrawlConfig
 from .errors import FetchError, StateWriteError, UnreachableError
@@ -34,7 +32,9 @@ from .rules.pagequeue import PageQueue
 from .rules.politeness import HostGate
 from .rules.robots import MAX_ROBOTS_BYTES, Robots, origin_of
 from .sitemaps import CHILD, TOP, SitemapOutcome, SitemapPlan, sitemap_job
-from .state import Journal
+from .store import manifest
+from .store import refresh as refresh_
+from .store.journal import Journal
 from .workerwatch import WorkerWatch
 
 log = logging.getLogger(__name__)

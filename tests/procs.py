@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from crawler import manifest
+from crawler.store import manifest
 
 ENV_BASE = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
 

@@ -194,7 +194,7 @@ def test_a_full_disk_raises_out_of_download_instead_of_failing_the_url(cfg, serv
     import errno
     import os
 
-    from crawler import storage
+    from crawler.store import storage
     server.add("/a.png", png_bytes, headers={"Content-Type": "image/png"})
 
     def full(fd, data):

@@ -9,8 +9,8 @@ from urllib.parse import quote
 
 import pytest
 
-from crawler import manifest
 from crawler.demo import serve_directory
+from crawler.store import manifest
 from devtools.sitegen import SiteSpec, generate_site
 
 from .procs import Procs, check_complete, manifest_lines, output, pids_alive, records, serve_slow, wait_for

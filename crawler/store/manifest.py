@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import StateWriteError
+from ..errors import StateWriteError
 
 
 def record(url: str, page: str | None, leases: int, result: dict | None, *, error: str | None = None,

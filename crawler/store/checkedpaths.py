@@ -6,7 +6,7 @@ not a junction); a file, once created (with O_EXCL, so a link at its name is nev
 through), is checked to resolve inside the root and to be the file that was opened. What
 stays possible is a race by someone who can write inside the downloads folder: swapping a
 folder for a link and back between two of these checks. With directory descriptors
-(crawler.storage's fast path) not even that.
+(crawler.store.storage's fast path) not even that.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import stat
 
-from .errors import StorageError
+from ..errors import StorageError
 
 
 def _is_link(st: os.stat_result) -> bool:

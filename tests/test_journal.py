@@ -1,4 +1,4 @@
-from crawler.state import Journal
+from crawler.store.journal import Journal
 
 
 def journal(tmp_path, **kw):

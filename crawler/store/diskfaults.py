@@ -13,7 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .errors import StorageError
+from ..errors import StorageError
 
 LOCAL_ERRNOS = frozenset(e for e in (errno.ENOSPC, getattr(errno, "EDQUOT", None), errno.EROFS,
                                      errno.EACCES, errno.EPERM, errno.EIO) if e is not None)

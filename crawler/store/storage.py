@@ -8,7 +8,7 @@ directory file descriptors and O_NOFOLLOW, so a symlink planted inside the downl
 Where the platform has no directory descriptors (Windows), folders are made one by one by
 path, each checked to be a plain folder (not a symlink or a junction), and the file, once
 created, is checked to be where it should: inside the root, by the path it was opened by
-(crawler.checkedpaths). The file is created with O_EXCL there too, so a
+(crawler.store.checkedpaths). The file is created with O_EXCL there too, so a
 planted link at its name is never written through, and renamed into place in its folder.
 """
 
@@ -26,12 +26,12 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from . import portable
+from .. import portable
+from ..config import STATE_DIRNAME
+from ..errors import StorageError  # noqa: F401  (storage.StorageError, as before)
+from ..rules.naming import TEMP_SUFFIX, check_relative, is_temp_name
 from .checkedpaths import checked_folder, unlink_quietly, verify_inside
-from .config import STATE_DIRNAME
 from .diskfaults import LOCAL_ERRNOS, LocalStorageError, storage_error  # noqa: F401  (storage.LocalStorageError)
-from .errors import StorageError  # noqa: F401  (storage.StorageError, as before)
-from .rules.naming import TEMP_SUFFIX, check_relative, is_temp_name
 
 log = logging.getLogger(__name__)
 

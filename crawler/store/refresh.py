@@ -21,13 +21,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import extent
-from .config import STATE_DIRNAME, CrawlConfig
-from .errors import StateWriteError
-from .rules import naming
+from .. import extent
+from ..config import STATE_DIRNAME, CrawlConfig
+from ..errors import StateWriteError
+from ..rules import naming
 
 if TYPE_CHECKING:
-    from .state import Journal
+    from .journal import Journal
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
-from .config import STATE_DIRNAME
+from ..config import STATE_DIRNAME
+from ..rules.naming import safe_join
 from .diskfaults import storage_error
-from .rules.naming import safe_join
 from .storage import _FILE_FLAGS  # the same exclusive, no-symlink create
 
 CONTENT_INDEX = os.path.join(STATE_DIRNAME, "content")
