@@ -10,7 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
-from . import authkey, config, logs, portable, queues
+from . import config, logs, portable
 from .board import MAX_WAIT
 from .cliparser import parse_args
 from .config import (
@@ -29,6 +29,7 @@ from .config import (
 )
 from .errors import AuthkeyError, AuthkeyTooOpenError, AuthkeyTooShortError, ConfigError, CrawlerError, StateWriteError
 from .launch import CONSOLE, install_stop_handlers, run_local, run_master, tune_gc
+from .link import authkey, manager
 from .net import httpopts
 from .progress import use_live_display
 from .rules import urls
@@ -54,7 +55,7 @@ def server_tls_from(args: argparse.Namespace):
         return None
     if args.tls_cert is None or args.tls_key is None:
         raise ConfigError("--tls-cert and --tls-key go together: the certificate and its private key")
-    from .tls import server_tls
+    from .link.tls import server_tls
     return server_tls(args.tls_cert, args.tls_key)
 
 
@@ -62,7 +63,7 @@ def client_tls_from(args: argparse.Namespace):
     """Whom a worker (or status) trusts over TLS, or None for plaintext."""
     if not (args.tls or args.tls_ca is not None or args.tls_fingerprint is not None):
         return None
-    from .tls import client_tls
+    from .link.tls import client_tls
     return client_tls(args.tls_ca, args.tls_fingerprint)
 
 
@@ -137,8 +138,8 @@ def cmd_worker(args) -> int:
         raise ConfigError(f"--socket-timeout must be more than {2 * MAX_WAIT:g} s (the master holds a get up to "
                           f"{MAX_WAIT:g} s)")
     # The manager's connection factory is process-wide (multiprocessing's own registry).
-    queues.ClientSettings.recv_timeout = args.socket_timeout
-    worker = Worker(cfg, key, reconnect_timeout=args.reconnect_timeout, link=queues.MasterLink(address, key, tls=tls))
+    manager.ClientSettings.recv_timeout = args.socket_timeout
+    worker = Worker(cfg, key, reconnect_timeout=args.reconnect_timeout, link=manager.MasterLink(address, key, tls=tls))
     install_stop_handlers(worker.request_stop, hard_exit_code=EXIT_INTERRUPTED)
     if master_done is not None:
         done = master_done
@@ -184,7 +185,7 @@ def cmd_run(args) -> int:
 def cmd_status(args) -> int:
     import json
 
-    from .queues import MasterLink
+    from .link.manager import MasterLink
     from .show import status_lines
 
     tls = client_tls_from(args)
@@ -272,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     CONSOLE["console"] = setup_logging(args)
     from .errors import ConnectError
-    from .tls import TLSError
+    from .link.tls import TLSError
     if portable.UNKNOWN_DISABLED:
         log.warning("$%s: unknown name(s) %s ignored (known: %s)", portable.DISABLE_ENV,
                     ", ".join(sorted(portable.UNKNOWN_DISABLED)), ", ".join(portable.FAST_PATHS))

@@ -11,10 +11,10 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from . import authkey
 from .config import MANIFEST_NAME, CrawlConfig
 from .errors import CrawlerError
 from .launch import run_local
+from .link import authkey
 from .store import manifest
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ on macOS (fork unsafe once system frameworks are loaded), when a thread is alrea
 switched off (portable.py), they are started as `python -m crawler worker --connect -`
 instead, at the same moment, and read the address from their stdin: new interpreters that
 import everything afresh, so nothing handed to the manager may be a lambda or a local
-function (queues.py registers module-level functions).
+function (link/manager.py registers module-level functions).
 """
 
 from __future__ import annotations

@@ -20,12 +20,12 @@ from typing import Callable
 from .board import ResultInbox, Task, TaskBoard
 from .config import EXIT_STATE_UNWRITABLE, MANIFEST_NAME, MAX_CRAWL_DELAY, STATE_DIRNAME, CrawlConfig
 from .errors import FetchError, StateWriteError, UnreachableError
+from .link.manager import Served, format_address, serve
 from .net import fetch, httpopts, transport
 from .net.netguard import NetPolicy
 from .page import extract, htmltree, sitemap
 from .parsing import PageParser
 from .progress import LineProgress
-from .queues import Served, format_address, serve
 from .rules import naming, urls
 from .rules.messages import InvalidMessage, make_task, validate_result
 from .rules.pagequeue import PageQueue

@@ -158,7 +158,7 @@ def test_a_worker_whose_downloads_keep_failing_with_internal_errors_stops_and_ha
     from crawler import worker as worker_mod
     from crawler.board import ResultInbox, Task, TaskBoard
     from crawler.config import WorkerConfig
-    from crawler.queues import serve
+    from crawler.link.manager import serve
     from crawler.worker import imagedownload
 
     key = KEY["CRAWLER_AUTHKEY"].encode()

@@ -1,7 +1,7 @@
 """What differs between platforms: socket timeout values, the capability probes, stop
 signals, "address in use", whether a process lives. The paths other platforms take run on
 Linux here and in test_integration (portable), test_storage (checked-paths) and
-test_queues (python-timeouts)."""
+test_manager (python-timeouts)."""
 
 import errno
 import os

@@ -18,7 +18,7 @@ import logging
 import threading
 
 from ..config import WorkerConfig
-from ..queues import MasterLink
+from ..link.manager import MasterLink
 from ..store import storage
 from .control import Control
 from .downloaders import Downloaders, WorkerStats

@@ -7,8 +7,8 @@ import secrets
 import stat
 from pathlib import Path
 
-from .config import AUTHKEY_ENV, MIN_AUTHKEY_BYTES, STATE_DIRNAME
-from .errors import AuthkeyError, AuthkeyTooOpenError, AuthkeyTooShortError
+from ..config import AUTHKEY_ENV, MIN_AUTHKEY_BYTES, STATE_DIRNAME
+from ..errors import AuthkeyError, AuthkeyTooOpenError, AuthkeyTooShortError
 
 KEY_NAME = "authkey"
 

@@ -4,8 +4,8 @@ Server side, `get_task_queue` is a TaskBoard: a queue whose items are *leased* t
 until a result acknowledges them (`crawler.lease`), and `get_result_queue` is a ResultInbox.
 Both live in the master process, so the master reads them directly, without a proxy.
 
-Every connection, server and client, is ours (crawler.connection): TCP_NODELAY, socket
-timeouts, a restricted unpickler, and TLS when the master has a certificate (crawler.tls).
+Every connection, server and client, is ours (crawler.link.connection): TCP_NODELAY, socket
+timeouts, a restricted unpickler, and TLS when the master has a certificate (crawler.link.tls).
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from collections.abc import Callable
 from multiprocessing import managers
 from typing import Any
 
+from ..config import STATE_DIRNAME
+from ..errors import ConnectError
 from .authkey import KEY_NAME
-from .config import STATE_DIRNAME
 from .connection import (  # noqa: F401
     SERIALIZER,
     SERVER_IDLE_TIMEOUT,
@@ -32,7 +33,6 @@ from .connection import (  # noqa: F401
     safe_loads,
     serializer_for,
 )
-from .errors import ConnectError
 from .tls import ClientTLS, ServerTLS
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@
   kernel (SO_RCVTIMEO/SO_SNDTIMEO) where it can, else through a socket object (below);
 - a restricted unpickler: only builtins and the manager protocol's own few types are
   loaded, so a peer holding the key can send bad data, never code;
-- optionally TLS (crawler.tls). OpenSSL must do a TLS connection's reading and writing, so
+- optionally TLS (crawler.link.tls). OpenSSL must do a TLS connection's reading and writing, so
   such a connection does its I/O through the SSL socket's methods (SocketConnection), not
   the descriptor.
 """
@@ -25,8 +25,8 @@ import time
 from multiprocessing import connection as mpc
 from multiprocessing import managers, reduction
 
+from ..net.sockopts import set_timeouts
 from . import tls as tls_
-from .net.sockopts import set_timeouts
 
 SERIALIZER = "crawler"
 SERVER_IDLE_TIMEOUT = 300.0

@@ -5,10 +5,10 @@ import time
 
 import pytest
 
-from crawler import queues
 from crawler.board import ResultInbox, Task, TaskBoard
 from crawler.errors import ConnectError
-from crawler.queues import ForbiddenPickle, MasterLink, SafeConnection, safe_client, safe_loads, serve
+from crawler.link import manager
+from crawler.link.manager import ForbiddenPickle, MasterLink, SafeConnection, safe_client, safe_loads, serve
 
 KEY = b"k" * 32
 
@@ -73,7 +73,7 @@ def test_classic_get_task_queue_interface_still_works(served):
     board.add(Task(5, "http://h/5.jpg", None))
 
     def client():
-        m = queues.CrawlManager(address=s.address, authkey=KEY, serializer=queues.SERIALIZER)
+        m = manager.CrawlManager(address=s.address, authkey=KEY, serializer=manager.SERIALIZER)
         m.connect()
         q = m.get_task_queue()
         task = q.get(timeout=1)
@@ -151,7 +151,7 @@ def test_plain_data_and_manager_errors_still_load():
 
 def test_frozen_master_makes_the_client_fail_instead_of_hanging(monkeypatch):
     """A peer that accepts and then says nothing (SIGSTOP) must not block a worker forever."""
-    monkeypatch.setattr(queues.ClientSettings, "recv_timeout", 0.5)
+    monkeypatch.setattr(manager.ClientSettings, "recv_timeout", 0.5)
     listener = socket.create_server(("127.0.0.1", 0))
     try:
         start = time.monotonic()
@@ -288,7 +288,7 @@ def _serve_until_killed(address_out, key, cert, keyfile):
     """Runs in a spawned process: serve the queues (over TLS with cert and keyfile) and report the address."""
     import time as _time
 
-    from crawler import tls
+    from crawler.link import tls
     s = serve(TaskBoard(30), ResultInbox(), ("127.0.0.1", 0), key,
               tls=tls.server_tls(cert, keyfile) if cert else None)
     address_out.put(s.address)
@@ -306,12 +306,12 @@ def test_a_master_frozen_mid_session_is_detected_by_the_socket_timeout(path, mon
 
     import psutil
 
-    from crawler import tls
-    from crawler.connection import SafeConnection, SocketConnection
+    from crawler.link import tls
+    from crawler.link.connection import SafeConnection, SocketConnection
     from crawler.net import sockopts
 
     from .procs import wait_for
-    monkeypatch.setattr(queues.ClientSettings, "recv_timeout", 1.0)
+    monkeypatch.setattr(manager.ClientSettings, "recv_timeout", 1.0)
     cert = keyfile = trust = None
     if path == "python-timeouts":
         monkeypatch.setattr(sockopts, "kernel_timeouts_work", lambda: False)

@@ -25,7 +25,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConfigError, ConnectError
+from ..errors import ConfigError, ConnectError
 
 log = logging.getLogger(__name__)
 
