@@ -12,8 +12,8 @@ from urllib.parse import quote
 
 import pytest
 
+from crawler.cli.demo import serve_directory
 from crawler.config import EXIT_STATE_UNWRITABLE, EXIT_WORKER_FAULT
-from crawler.demo import serve_directory
 from devtools.sitegen import SiteSpec, generate_site
 
 from .procs import check_complete, output, records
@@ -270,7 +270,7 @@ def test_http_and_https_urls_sharing_a_path_never_overwrite_each_others_bytes(tm
     import threading
     from functools import partial
 
-    from crawler.demo import QuietHandler, StaticServer
+    from crawler.cli.demo import QuietHandler, StaticServer
     from devtools import imagegen
 
     trustme = pytest.importorskip("trustme")

@@ -79,7 +79,7 @@ def test_the_fast_paths_switch_off_by_name():
 def test_ctrl_break_stops_cleanly_like_sigterm(monkeypatch):
     """Windows has SIGBREAK (Ctrl-Break) and no SIGTERM from other processes: the clean stop
     listens to it. Here SIGUSR1 stands in for it."""
-    from crawler import launch
+    from crawler.cli import launch
     monkeypatch.setattr(signal, "SIGBREAK", signal.SIGUSR1, raising=False)
     assert portable.stop_signals() == [signal.SIGINT, signal.SIGTERM, signal.SIGUSR1]
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)}

@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
+from crawler.cli.demo import StaticServer
 from crawler.config import WorkerConfig
-from crawler.demo import StaticServer
 from crawler.net import fetch
 from crawler.net.netguard import NetPolicy
 from crawler.page.extract import extract

@@ -14,11 +14,12 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from . import config, local, logs, portable
-from .config import EXIT_INTERRUPTED, EXIT_OK, CrawlConfig
-from .errors import CrawlerError
-from .net import httpopts
-from .progress import make_progress
+from .. import config, portable
+from ..config import EXIT_INTERRUPTED, EXIT_OK, CrawlConfig
+from ..errors import CrawlerError
+from ..net import httpopts
+from ..progress import make_progress
+from . import local, logs
 
 log = logging.getLogger("crawler")
 
@@ -46,7 +47,7 @@ def install_stop_handlers(stop, *, hard_exit_code: int) -> None:
 def run_master(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str, int], *,
                on_ready=None, should_abort=None, fresh: bool = False, tls=None, workers_pending=None,
                refresh: bool = False) -> int:
-    from .master import Master
+    from ..master import Master
 
     def announce(address):
         host, port = address
@@ -85,7 +86,7 @@ def run_master(cfg: CrawlConfig, key: bytes, key_source: str, listen: tuple[str,
 
 def _write_gallery(out: Path) -> None:
     """The master's last step: the report's gallery, so the user can look at what came in."""
-    from .report import build_report, write_gallery
+    from ..report import build_report, write_gallery
     try:
         log.info("gallery: %s", write_gallery(out, build_report(out)))
     except (CrawlerError, OSError) as exc:  # the crawl itself is done and recorded

@@ -11,11 +11,11 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from .config import MANIFEST_NAME, CrawlConfig
-from .errors import CrawlerError
+from ..config import MANIFEST_NAME, CrawlConfig
+from ..errors import CrawlerError
+from ..link import authkey
+from ..store import manifest
 from .launch import run_local
-from .link import authkey
-from .store import manifest
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from .page.extract import extract
-from .page.sitemap import Sitemap
-from .rules.urls import Scope
+from ..page.extract import extract
+from ..page.sitemap import Sitemap
+from ..rules.urls import Scope
 
 
 def status_lines(st: dict, now: float | None = None) -> list[str]:

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 NOT_IN_FILES = {"config", "help", "authkey_file"}  # the key stays out of files that travel
 

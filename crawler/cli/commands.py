@@ -1,4 +1,4 @@
-"""Command line: the commands (`cliparser` parses their arguments): build a config, call in.
+"""Command line: the commands (`parser` parses their arguments): build a config, call in.
 No crawl logic lives here."""
 
 from __future__ import annotations
@@ -10,10 +10,9 @@ import sys
 import threading
 from pathlib import Path
 
-from . import config, logs, portable
-from .board import MAX_WAIT
-from .cliparser import parse_args
-from .config import (
+from .. import config, portable
+from ..board import MAX_WAIT
+from ..config import (
     EXIT_AUTHKEY,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -27,12 +26,14 @@ from .config import (
     WorkerConfig,
     parse_address,
 )
-from .errors import AuthkeyError, AuthkeyTooOpenError, AuthkeyTooShortError, ConfigError, CrawlerError, StateWriteError
+from ..errors import AuthkeyError, AuthkeyTooOpenError, AuthkeyTooShortError, ConfigError, CrawlerError, StateWriteError
+from ..link import authkey, manager
+from ..net import httpopts
+from ..progress import use_live_display
+from ..rules import urls
+from . import logs
 from .launch import CONSOLE, install_stop_handlers, run_local, run_master, tune_gc
-from .link import authkey, manager
-from .net import httpopts
-from .progress import use_live_display
-from .rules import urls
+from .parser import parse_args
 
 log = logging.getLogger("crawler")
 
@@ -55,7 +56,7 @@ def server_tls_from(args: argparse.Namespace):
         return None
     if args.tls_cert is None or args.tls_key is None:
         raise ConfigError("--tls-cert and --tls-key go together: the certificate and its private key")
-    from .link.tls import server_tls
+    from ..link.tls import server_tls
     return server_tls(args.tls_cert, args.tls_key)
 
 
@@ -63,7 +64,7 @@ def client_tls_from(args: argparse.Namespace):
     """Whom a worker (or status) trusts over TLS, or None for plaintext."""
     if not (args.tls or args.tls_ca is not None or args.tls_fingerprint is not None):
         return None
-    from .link.tls import client_tls
+    from ..link.tls import client_tls
     return client_tls(args.tls_ca, args.tls_fingerprint)
 
 
@@ -116,7 +117,7 @@ def cmd_master(args) -> int:
 
 
 def cmd_worker(args) -> int:
-    from .worker import Worker
+    from ..worker import Worker
 
     connect, master_done = args.connect, None
     if connect == "-":  # a local worker of `crawler run`, started before its master listens
@@ -185,7 +186,7 @@ def cmd_run(args) -> int:
 def cmd_status(args) -> int:
     import json
 
-    from .link.manager import MasterLink
+    from ..link.manager import MasterLink
     from .show import status_lines
 
     tls = client_tls_from(args)
@@ -206,9 +207,9 @@ def cmd_status(args) -> int:
 def cmd_extract(args) -> int:
     import json
 
-    from .errors import SitemapError
-    from .net import fetch
-    from .page import charset
+    from ..errors import SitemapError
+    from ..net import fetch
+    from ..page import charset
     from .show import extraction_lines, extraction_report, sitemap_lines, sitemap_report
 
     try:
@@ -231,9 +232,9 @@ def cmd_extract(args) -> int:
 
 def _page_or_sitemap(args):
     """What `crawler extract` reads: a page's bytes (a file), a fetched Page, or a Sitemap; and its URL."""
-    from . import sitemaps
-    from .net import fetch
-    from .net.netguard import NetPolicy
+    from .. import sitemaps
+    from ..net import fetch
+    from ..net.netguard import NetPolicy
 
     path = Path(args.page)
     if path.is_file():
@@ -251,7 +252,7 @@ def _page_or_sitemap(args):
 
 
 def cmd_report(args) -> int:
-    from .report import run_report
+    from ..report import run_report
     return run_report(args.out)
 
 
@@ -272,8 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"crawler: {exc}", file=sys.stderr)
         return EXIT_USAGE
     CONSOLE["console"] = setup_logging(args)
-    from .errors import ConnectError
-    from .link.tls import TLSError
+    from ..errors import ConnectError
+    from ..link.tls import TLSError
     if portable.UNKNOWN_DISABLED:
         log.warning("$%s: unknown name(s) %s ignored (known: %s)", portable.DISABLE_ENV,
                     ", ".join(sorted(portable.UNKNOWN_DISABLED)), ", ".join(portable.FAST_PATHS))

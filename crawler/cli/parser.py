@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import __version__, config
-from .link import authkey
+from .. import __version__, config
+from ..link import authkey
 
 _KEY_FILE = f"OUT/{config.STATE_DIRNAME}/{authkey.KEY_NAME}"  # where the master keeps its authkey
 

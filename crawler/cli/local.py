@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import IO
 
-from . import portable
+from .. import portable
 
 
 class LocalWorker:
@@ -164,7 +164,7 @@ def fork_workers(n: int, worker_argv: Callable[[str], Sequence[str]], env: dict[
     """Fork n workers that wait for the master's address; each then runs
     main(worker_argv(address)), the command line's main with a `crawler worker` command.
     (Handed in by the caller: this module sits below the command line, not above it.)"""
-    from . import worker  # noqa: F401  (imported here, once, for every child)
+    from .. import worker  # noqa: F401  (imported here, once, for every child)
 
     gc.freeze()  # what is imported by now lives for good: no collection looks at it again
 
