@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from crawler.config import CrawlConfig  # noqa: E402
 from crawler.master import Master  # noqa: E402
-from crawler.state import Journal  # noqa: E402
+from crawler.store.journal import Journal  # noqa: E402
 
 PAGE = "http://site.example/"
 SOURCES = ("img", "srcset", "picture", "data-src")

@@ -9,9 +9,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__, imagetype
+from . import __version__
 from .errors import ConfigError
 from .portable import hostname
+from .rules import imagetype
 
 DEFAULT_PORT = 50000
 """Port the master listens on when --listen gives only a host."""

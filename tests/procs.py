@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from crawler import manifest
+from crawler.store import manifest
 
 ENV_BASE = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
 
@@ -209,7 +209,7 @@ def serve_recorded(root: Path, recorder: Recorder, *, host: str = "127.0.0.1", d
     import time
     from functools import partial
 
-    from crawler.demo import QuietHandler, StaticServer
+    from crawler.cli.demo import QuietHandler, StaticServer
 
     routes = routes if routes is not None else {}
 

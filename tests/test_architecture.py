@@ -1,5 +1,6 @@
 """The package's shape, read from its source with `ast`: no import cycle (function-level
-imports included), no module over 400 lines, no class over 250."""
+imports included), no module imports a layer above its own, no module over 400 lines, no
+class over 250."""
 
 from __future__ import annotations
 
@@ -85,6 +86,41 @@ def class_lines() -> dict[str, int]:
     return out
 
 
+# The layers, bottom to top: a module imports modules of its own group (its subpackage, or
+# itself for a module at the top of the package) or of a group in a lower layer, never one
+# above or beside it (the master and the worker know nothing of each other). The README's
+# Layout section is this table in words.
+LAYERS = (
+    ("crawler", "crawler.errors", "crawler.portable"),  # the version, the exceptions, the platform
+    ("crawler.rules",),                   # pure: URLs, names, image types, wire records, politeness
+    ("crawler.config",),                  # the settings and their defaults
+    ("crawler.page",),                    # pure: a fetched page's or sitemap's bytes -> links, images
+    ("crawler.net", "crawler.store"),     # HTTP out; disk
+    ("crawler.link",),                    # the master <-> worker connection
+    ("crawler.master", "crawler.worker", "crawler.report"),
+    ("crawler.cli",),                     # the commands
+    ("crawler.__main__",),
+)
+def group_of(module: str) -> str:
+    return ".".join(module.split(".")[:2])
+
+
+def layer_of() -> dict[str, int]:
+    return {group: n for n, groups in enumerate(LAYERS) for group in groups}
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    """Each import of a group in the same or a higher layer, as 'a -> b'."""
+    layer = layer_of()
+    out = []
+    for a in sorted(graph):
+        for b in sorted(graph[a]):
+            ga, gb = group_of(a), group_of(b)
+            if ga != gb and layer[gb] >= layer[ga]:
+                out.append(f"{a} -> {b}")
+    return out
+
+
 def test_the_graph_sees_function_level_imports_and_cycles():
     src = "def f():\n    from . import b\n"
     tree = ast.parse(src)
@@ -95,9 +131,29 @@ def test_the_graph_sees_function_level_imports_and_cycles():
 
 def test_no_import_cycle():
     graph = import_graph()
-    assert len(graph) > 30 and graph["crawler.cli"], "the graph found the package's modules and imports"
+    assert len(graph) > 30 and graph["crawler.cli.commands"], "the graph found the package's modules and imports"
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_the_layer_check_sees_imports_upward_and_beside():
+    assert layer_violations({"crawler.rules.urls": {"crawler.net.fetch"}}) \
+        == ["crawler.rules.urls -> crawler.net.fetch"]
+    assert layer_violations({"crawler.worker.session": {"crawler.master.ledger"}}) \
+        == ["crawler.worker.session -> crawler.master.ledger"]
+    assert layer_violations({"crawler.cli.commands": {"crawler.cli.launch", "crawler.worker", "crawler.errors"},
+                             "crawler.net.fetch": {"crawler.page.charset"}}) == []
+
+
+def test_every_module_has_a_layer():
+    layer = layer_of()
+    assert not [m for m in import_graph() if group_of(m) not in layer], "add its group to LAYERS"
+
+
+def test_no_module_imports_a_layer_above_its_own():
+    graph = import_graph()
+    assert len(graph) > 30, "the graph found the package's modules"
+    assert layer_violations(graph) == []
 
 
 def test_no_module_over_400_lines():

@@ -2,10 +2,10 @@
 
 import pytest
 
-from crawler.board.leases import Lease, Leases
-from crawler.board.pending import HostQueues
-from crawler.board.roster import WorkerRoster
-from crawler.board.task import Task
+from crawler.master.board.leases import Lease, Leases
+from crawler.master.board.pending import HostQueues
+from crawler.master.board.roster import WorkerRoster
+from crawler.master.board.task import Task
 
 
 def task(i, host="a"):

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from crawler.configfile import load
+from crawler.cli.configfile import load
 from crawler.errors import ConfigError
 from devtools.sitegen import SiteSpec, generate_site
 
@@ -111,14 +111,14 @@ def test_extract_lists_each_image_with_its_source_and_links_in_and_out_of_scope(
 
 
 def _run_parser():
-    from crawler.cliparser import build_parser
+    from crawler.cli.parser import build_parser
     parser = build_parser()
     import argparse
     return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["run"]
 
 
 def test_config_file_values_are_defaults_and_flags_win(tmp_path):
-    from crawler.cliparser import parse_args
+    from crawler.cli.parser import parse_args
     cfg = tmp_path / "crawl.toml"
     cfg.write_text('max-depth = 2\nper_host = 3\naccept = ["png", "jpg"]\nignore-robots = true\n'
                    'exclude = "\\\\?print"\n')

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crawler.extract import extract, has_image_extension
+from crawler.page.extract import extract, has_image_extension
 
 BASE = "http://site.example/dir/page.html"
 

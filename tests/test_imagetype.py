@@ -4,7 +4,7 @@ import time
 import pytest
 from PIL import Image, features
 
-from crawler.imagetype import EXTENSIONS, is_image, kind_from_content_type, media_param, sniff
+from crawler.rules.imagetype import EXTENSIONS, is_image, kind_from_content_type, media_param, sniff
 
 
 def pil(fmt: str, **kw) -> bytes:

@@ -9,8 +9,8 @@ from urllib.parse import quote
 
 import pytest
 
-from crawler import manifest
-from crawler.demo import serve_directory
+from crawler.cli.demo import serve_directory
+from crawler.store import manifest
 from devtools.sitegen import SiteSpec, generate_site
 
 from .procs import Procs, check_complete, manifest_lines, output, pids_alive, records, serve_slow, wait_for
@@ -264,5 +264,6 @@ def test_demo_crawls_the_bundled_site_offline(tmp_path, procs):
     p = procs.start("demo", "--out", str(tmp_path / "demo"))
     log = output(p, 90)
     assert p.returncode == 0, log
-    truth = json.loads(open(os.path.join(os.path.dirname(__file__), "..", "crawler", "demosite", "truth.json")).read())
+    site = os.path.join(os.path.dirname(__file__), "..", "crawler", "cli", "demosite")
+    truth = json.loads(open(os.path.join(site, "truth.json")).read())
     assert f"demo: {len(truth['images'])} of {len(truth['images'])} reachable images stored byte-identical" in log

@@ -6,17 +6,17 @@ from collections import Counter
 
 import pytest
 
-from crawler import manifest
-from crawler.board import Task, TaskBoard
 from crawler.config import CrawlConfig
+from crawler.master.board import Task, TaskBoard
 from crawler.master.frontier import Frontier
 from crawler.master.ledger import Ledger
 from crawler.master.pagejobs import RobotsOutcome
 from crawler.master.record import CrawlRecord
 from crawler.master.robotsdesk import RobotsDesk
 from crawler.master.stats import Summary
-from crawler.messages import make_result, make_task
-from crawler.urls import Scope
+from crawler.rules.messages import make_result, make_task
+from crawler.rules.urls import Scope
+from crawler.store import manifest
 
 SITE = "http://site.example"
 

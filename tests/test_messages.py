@@ -1,6 +1,6 @@
 import pytest
 
-from crawler.messages import (
+from crawler.rules.messages import (
     InvalidMessage,
     is_stop,
     make_result,

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crawler.naming import HASH_HEX_DIGITS, TEMP_SUFFIX, is_temp_name, relative_path, safe_join, url_hash
-from crawler.urls import normalize_url
+from crawler.rules.naming import HASH_HEX_DIGITS, TEMP_SUFFIX, is_temp_name, relative_path, safe_join, url_hash
+from crawler.rules.urls import normalize_url
 
 H = rf"~[0-9a-f]{{{HASH_HEX_DIGITS}}}"  # the hash suffix of a sanitised name
 WINDOWS_RESERVED = re.compile(r"(con|prn|aux|nul|conin\$|conout\$|com[0-9¹²³]|lpt[0-9¹²³]) *(\..*)?\Z", re.I)

@@ -4,10 +4,10 @@ import random
 
 import pytest
 
-from crawler.board import Task, TaskBoard
-from crawler.politeness import HostGate
-from crawler.retry import parse_retry_after, should_retry, wait_seconds
-from crawler.robots import Robots
+from crawler.master.board import Task, TaskBoard
+from crawler.rules.politeness import HostGate
+from crawler.rules.retry import parse_retry_after, should_retry, wait_seconds
+from crawler.rules.robots import Robots
 
 
 class Clock:

@@ -330,6 +330,6 @@ def test_gallery_in_chromium(tmp_path):
 
 
 def test_every_image_extension_gives_its_kind_when_the_content_type_says_nothing():
-    from crawler.imagetype import EXTENSION_KINDS
+    from crawler.rules.imagetype import EXTENSION_KINDS
     assert {ext: report.kind_of(None, f"site/a{ext.upper()}") for ext in EXTENSION_KINDS} == EXTENSION_KINDS
     assert report.kind_of(None, "site/a.pjp") == "jpeg"

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crawler.srcset import Candidate, css_images, largest, srcset_candidates
+from crawler.page.srcset import Candidate, css_images, largest, srcset_candidates
 
 
 @pytest.mark.parametrize("value, expected", [

@@ -3,7 +3,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crawler.errors import ConfigError
-from crawler.urls import Scope, host_of, normalize_url, parse_seeds
+from crawler.rules.urls import Scope, host_of, normalize_url, parse_seeds
 
 
 @pytest.mark.parametrize("url, base, expected", [

@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
-from .. import urls
 from ..config import CrawlConfig
-from ..pagequeue import PageQueue
-from ..state import Snapshot
+from ..rules import urls
+from ..rules.pagequeue import PageQueue
+from ..store.journal import Snapshot
 from .record import CrawlRecord
 
 log = logging.getLogger("crawler.master")

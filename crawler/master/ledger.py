@@ -12,12 +12,13 @@ import logging
 import sys
 from typing import Any
 
-from .. import manifest, naming
-from .. import refresh as refresh_
-from ..board import Task, TaskBoard
 from ..config import CrawlConfig
-from ..messages import InvalidMessage, make_task, validate_result
-from ..state import Snapshot
+from ..rules import naming
+from ..rules.messages import InvalidMessage, make_task, validate_result
+from ..store import manifest
+from ..store import refresh as refresh_
+from ..store.journal import Snapshot
+from .board import Task, TaskBoard
 from .record import CrawlRecord
 from .stats import Summary
 

@@ -15,24 +15,26 @@ import threading
 import time
 from collections.abc import Callable
 
-from .. import httpopts, sitemap, transport, urls
-from ..board import ResultInbox, Task, TaskBoard
 from ..config import EXIT_STATE_UNWRITABLE, CrawlConfig
 from ..errors import StateWriteError
-from ..netguard import NetPolicy
-from ..politeness import HostGate
-from ..progress import LineProgress
-from ..queues import Served, format_address, serve
-from ..robots import origin_of
-from ..sitemaps import SitemapOutcome
-from ..workerwatch import WorkerWatch
+from ..link.manager import Served, format_address, serve
+from ..net import httpopts, transport
+from ..net.netguard import NetPolicy
+from ..page import sitemap
+from ..rules import urls
+from ..rules.politeness import HostGate
+from ..rules.robots import origin_of
+from .board import ResultInbox, Task, TaskBoard
 from .frontier import Frontier
 from .ledger import Ledger, to_wire
 from .pagejobs import PageJobs, PageOutcome, RobotsOutcome
+from .progress import LineProgress
 from .record import CrawlRecord
 from .robotsdesk import RobotsDesk
 from .sitemapdesk import SitemapDesk
+from .sitemaps import SitemapOutcome
 from .stats import Summary, Uptime
+from .workerwatch import WorkerWatch
 
 log = logging.getLogger("crawler.master")  # one logger for the master's parts, as before the split
 

@@ -16,15 +16,17 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .. import extract, fetch, htmltree, imagetype, transport, urls
-from ..board import ResultInbox, TaskBoard
 from ..config import CrawlConfig
 from ..errors import FetchError, UnreachableError
-from ..netguard import NetPolicy
-from ..pagequeue import PageQueue
-from ..parsing import PageParser
-from ..robots import MAX_ROBOTS_BYTES, Robots
-from ..sitemaps import SitemapOutcome, sitemap_job
+from ..net import fetch, transport
+from ..net.netguard import NetPolicy
+from ..page import extract, htmltree
+from ..rules import imagetype, urls
+from ..rules.pagequeue import PageQueue
+from ..rules.robots import MAX_ROBOTS_BYTES, Robots
+from .board import ResultInbox, TaskBoard
+from .parsing import PageParser
+from .sitemaps import SitemapOutcome, sitemap_job
 
 log = logging.getLogger("crawler.master")
 

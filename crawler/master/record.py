@@ -13,11 +13,11 @@ import logging
 import time
 from pathlib import Path
 
-from .. import manifest
-from .. import refresh as refresh_
 from ..config import MANIFEST_NAME, STATE_DIRNAME, CrawlConfig
 from ..errors import StateWriteError
-from ..state import Journal, Snapshot
+from ..store import manifest
+from ..store import refresh as refresh_
+from ..store.journal import Journal, Snapshot
 from .stats import Summary
 
 log = logging.getLogger("crawler.master")  # one logger for the master's parts, as before the split

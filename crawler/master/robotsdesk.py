@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 
-from ..board import Task, TaskBoard
 from ..config import MAX_CRAWL_DELAY, CrawlConfig
-from ..robots import Robots, origin_of
+from ..rules.robots import Robots, origin_of
+from .board import Task, TaskBoard
 from .pagejobs import RobotsOutcome
 from .record import CrawlRecord
 from .stats import Summary

@@ -11,14 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from .. import sitemap
 from ..config import CrawlConfig
-from ..pagequeue import PageQueue
-from ..robots import Robots
-from ..sitemaps import CHILD, TOP, SitemapOutcome, SitemapPlan
-from ..state import Snapshot
+from ..page import sitemap
+from ..rules.pagequeue import PageQueue
+from ..rules.robots import Robots
+from ..store.journal import Snapshot
 from .frontier import Frontier
 from .record import CrawlRecord
+from .sitemaps import CHILD, TOP, SitemapOutcome, SitemapPlan
 from .stats import Summary
 
 log = logging.getLogger("crawler.master")

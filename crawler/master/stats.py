@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import refresh as refresh_
+from ..store import refresh as refresh_
 
 
 @dataclass

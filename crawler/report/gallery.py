@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ..refresh import NEW, UPDATED
+from ..store.refresh import NEW, UPDATED
 from .summary import CONTROL_CHARS, Image, Report, as_text, clean_text, human_bytes, summarize
 
 INDEX = "index.html"

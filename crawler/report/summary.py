@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .. import imagetype, manifest, naming, urls
 from ..config import MANIFEST_NAME
 from ..errors import ConfigError
-from ..refresh import CHANGES, NEW
+from ..rules import imagetype, naming, urls
+from ..store import manifest
+from ..store.refresh import CHANGES, NEW
 
 TOP_HOSTS = 10
 EXAMPLES = 3
