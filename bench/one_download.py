@@ -10,7 +10,7 @@ median CPU milliseconds per image (user + system of this process) of:
   urllib3       urllib3.PoolManager.request(preload_content=False), stream: under requests
   http.client   http.client.HTTPConnection, bare: under urllib3
   ours: fetch   crawler.net.fetch.open_body: requests' HTTPAdapter with the SSRF guard in its
-                connections, redirects, caps, decoding (crawler/transport.py)
+                connections, redirects, caps, decoding (crawler/net/transport.py)
   ours: worker  crawler.worker.download (fetch + type sniffing + sha256 + atomic file
                 + content index + result record), into a tmpfs folder where there is one
 

@@ -11,7 +11,7 @@ links or images differ from html5lib's tree (the standard's, built slowly).
 
 Builders: lxml.etree alone (the tree the extraction walked before, without bs4: the floor),
 bs4 with lxml, html.parser and html5lib (`pip install html5lib`; skipped if missing), and
-ours (crawler.page.htmltree). The numbers go to crawler/htmltree.py's docstring.
+ours (crawler.page.htmltree). The numbers go to bench/README.md.
 """
 
 from __future__ import annotations

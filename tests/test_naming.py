@@ -97,7 +97,7 @@ def test_plain_urls_mirror_host_and_path(url, kind, expected):
     ("http://H/cat.jpg", "jpeg", rf"h/cat{H}\.jpg"),
     ("http://h/a%20b.png", "png", rf"h/a b{H}\.png"),
     ("http://h/a~b.png", "png", rf"h/a~b{H}\.png"),
-    # a folder never takes a file's name (rule 4 in crawler/naming.py)
+    # a folder never takes a file's name (rule 4 in crawler/rules/naming.py)
     ("http://h/a.jpg/b.jpg", "jpeg", rf"h/a\.jpg~d/b{H}\.jpg"),
     ("http://h/a.JPG/b.jpg", "jpeg", rf"h/a\.JPG~d/b{H}\.jpg"),
     ("http://h/abcdef~1/b.jpg", "jpeg", rf"h/abcdef~1~d/b{H}\.jpg"),
