@@ -22,9 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from crawler import queues, tls  # noqa: E402  (registers the "crawler" serializer)
-from crawler.board import ResultInbox, TaskBoard  # noqa: E402
-from crawler.messages import make_task  # noqa: E402
+from crawler.link import (
+    manager,  # noqa: E402  (registers the "crawler" serializer)
+    tls,
+)
+from crawler.master.board import ResultInbox, TaskBoard  # noqa: E402
+from crawler.rules.messages import make_task  # noqa: E402
 
 KEY = b"bench-key-0123456789abcdef"
 TASKS = [make_task(i, f"http://images.example/some/folder/photo-{i:06d}.jpg", "http://images.example/page.html",
@@ -43,7 +46,7 @@ class StockManager(BaseManager):
     pass
 
 
-StockManager.register("get_task_queue", callable=queues._get_task_queue, exposed=queues.TASK_QUEUE_METHODS)
+StockManager.register("get_task_queue", callable=manager._get_task_queue, exposed=manager.TASK_QUEUE_METHODS)
 
 
 def tls_settings(folder: Path) -> tuple[tls.ServerTLS, tls.ClientTLS]:
@@ -109,11 +112,11 @@ def main():
     args = ap.parse_args()
     import tempfile
     board, inbox = Board(60), ResultInbox()
-    ours = queues.serve(board, inbox, ("127.0.0.1", 0), KEY)
+    ours = manager.serve(board, inbox, ("127.0.0.1", 0), KEY)
     with tempfile.TemporaryDirectory() as folder:
         server_tls, client_tls = tls_settings(Path(folder))
-    ours_tls = queues.serve(board, inbox, ("127.0.0.1", 0), KEY, tls=server_tls)
-    tls_serializer = queues.serializer_for(client=client_tls)  # registered before the clients fork
+    ours_tls = manager.serve(board, inbox, ("127.0.0.1", 0), KEY, tls=server_tls)
+    tls_serializer = manager.serializer_for(client=client_tls)  # registered before the clients fork
     stock_mgr = StockManager(address=("127.0.0.1", 0), authkey=KEY)
     stock_server = stock_mgr.get_server()
     threading.Thread(target=stock_server.serve_forever, daemon=True).start()
@@ -121,9 +124,9 @@ def main():
     for _ in range(args.rounds):  # interleaved, so all see the same machine
         results["stock pickle"].append(measure_elsewhere(StockManager, "pickle", stock_server.address, args.calls))
         results["crawler (restricted)"].append(
-            measure_elsewhere(queues.CrawlManager, queues.SERIALIZER, ours.address, args.calls))
+            measure_elsewhere(manager.CrawlManager, manager.SERIALIZER, ours.address, args.calls))
         results["crawler over TLS"].append(
-            measure_elsewhere(queues.CrawlManager, tls_serializer, ours_tls.address, args.calls))
+            measure_elsewhere(manager.CrawlManager, tls_serializer, ours_tls.address, args.calls))
     print(f"median µs per call of {args.rounds} rounds, {args.calls} calls each")
     print(f"{'serializer':<22} {'qsize':>10} {'get_many(100)':>18} {'put(100 results)':>18} {'fresh conn (ms)':>16}")
     med = {}

@@ -3,8 +3,8 @@ without any network and report the RSS growth.
 
     python bench/frontier_memory.py [--count 1000000] [--limit-mb 500] [--trace 100000]
 
-Builds a `crawler.master.Master` (not started: no server, no pages), gives it its journal
-(`OUT/.crawler/state.sqlite`) and calls `_add_image(url, page, source)` for URLs like
+Builds a `crawler.master.Master` (not started: no server, no pages), gives its CrawlRecord
+the journal (`OUT/.crawler/state.sqlite`) and calls `_add_image(url, page, source)` for URLs like
 `http://img{i % 50}.example/a/b/{i}.jpg`, committing the journal every 0.5 s as the master's
 loop does. Prints one line, `frontier: 1,000,000 image URLs, RSS +412 MB, 9.1 s`, and exits 1
 if the growth is at least --limit-mb. Then (or always, with --trace N) it traces N URLs
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from crawler.config import CrawlConfig  # noqa: E402
 from crawler.master import Master  # noqa: E402
-from crawler.state import Journal  # noqa: E402
+from crawler.store.journal import Journal  # noqa: E402
 
 PAGE = "http://site.example/"
 SOURCES = ("img", "srcset", "picture", "data-src")
@@ -43,12 +43,12 @@ def url_of(i: int) -> str:
 def make_master(tmp: Path) -> Master:
     cfg = CrawlConfig(seeds=("http://site.example/",), out=tmp, ignore_robots=True)
     m = Master(cfg, b"frontier-memory-benchmark-key-0123456789", ("127.0.0.1", 0))
-    m._journal = Journal(tmp / ".crawler" / "state.sqlite")
+    m.record.journal = Journal(tmp / ".crawler" / "state.sqlite")
     return m
 
 
 def feed(m: Master, count: int) -> None:
-    add, journal = m._add_image, m._journal
+    add, journal = m._add_image, m.record.journal
     for i in range(count):
         add(url_of(i), PAGE, "".join(SOURCES[i % 4]))
         if i % 1000 == 999:
@@ -69,7 +69,7 @@ def measure(count: int) -> tuple[int, float]:
         feed(m, count)
         took = time.perf_counter() - t0
         grown = rss() - before
-        m._journal.close()
+        m.record.journal.close()
     return grown, took
 
 
@@ -96,8 +96,10 @@ def _owner(m: Master, sizes: dict[int, int]) -> list[tuple[str, int]]:
 
     out, seen = [], set()
     candidates = {f"Master.{k}": v for k, v in vars(m).items()}
+    for part in ("ledger", "frontier", "desk", "sitemaps", "jobs"):  # the master's parts (crawler/master/)
+        candidates.update({f"{type(getattr(m, part)).__name__}.{k}": v for k, v in vars(getattr(m, part)).items()})
     candidates.update({f"TaskBoard.{k}": v for k, v in vars(m.board).items()})
-    candidates.update({f"Journal.{k}": v for k, v in vars(m._journal).items()})
+    candidates.update({f"Journal.{k}": v for k, v in vars(m.record.journal).items()})
     for name, v in candidates.items():
         if isinstance(v, (dict, list, set, tuple)) or type(v).__name__ in ("deque", "OrderedDict", "defaultdict"):
             n = deep(v, seen)
@@ -129,7 +131,7 @@ def trace(n: int, count: int) -> None:
         print("held by (deep size of each container, objects shared between them counted in the first):")
         for name, size in _owner(m, {})[:8]:
             print(f"  {size * scale / MB:7.1f} MB  {name}")
-        m._journal.close()
+        m.record.journal.close()
 
 
 def main(argv: list[str] | None = None) -> int:

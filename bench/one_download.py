@@ -9,8 +9,8 @@ median CPU milliseconds per image (user + system of this process) of:
   requests      requests.Session.get(stream=True), iter_content: what a requests user writes
   urllib3       urllib3.PoolManager.request(preload_content=False), stream: under requests
   http.client   http.client.HTTPConnection, bare: under urllib3
-  ours: fetch   crawler.fetch.open_body: requests' HTTPAdapter with the SSRF guard in its
-                connections, redirects, caps, decoding (crawler/transport.py)
+  ours: fetch   crawler.net.fetch.open_body: requests' HTTPAdapter with the SSRF guard in its
+                connections, redirects, caps, decoding (crawler/net/transport.py)
   ours: worker  crawler.worker.download (fetch + type sniffing + sha256 + atomic file
                 + content index + result record), into a tmpfs folder where there is one
 
@@ -38,8 +38,10 @@ sys.path.insert(0, str(BENCH.parent))
 import run as bench_run  # noqa: E402
 import servers  # noqa: E402
 
-from crawler import config, contentindex, fetch, worker  # noqa: E402
-from crawler.netguard import NetPolicy  # noqa: E402
+from crawler import config, worker  # noqa: E402
+from crawler.net import fetch  # noqa: E402
+from crawler.net.netguard import NetPolicy  # noqa: E402
+from crawler.store import contentindex  # noqa: E402
 
 CHUNK = 64 * 1024
 

@@ -37,7 +37,7 @@ import servers  # noqa: E402
 from pagegen import write_site  # noqa: E402
 from run import byte_compile, measure  # noqa: E402
 
-from crawler.queues import MasterLink  # noqa: E402
+from crawler.link.manager import MasterLink  # noqa: E402
 
 KEY = "page-ceiling-benchmark-key-0123456789"
 

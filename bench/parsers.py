@@ -4,14 +4,14 @@
 
 For each builder: how many rows of the shape table (tests/shapes.py, with --srcset all and
 largest) its tree gets right, and the CPU milliseconds per page of parsing plus extraction
-(crawler.extract.extract_tree) on --pages generated pages (bench/pagegen.py: 90 kB, 850
+(crawler.page.extract.extract_tree) on --pages generated pages (bench/pagegen.py: 90 kB, 850
 elements, 100 links, 47 images each), the builders interleaved page by page, median over
 pages and rounds. `--real DIR` also times every *.html in DIR and counts the pages whose
 links or images differ from html5lib's tree (the standard's, built slowly).
 
 Builders: lxml.etree alone (the tree the extraction walked before, without bs4: the floor),
 bs4 with lxml, html.parser and html5lib (`pip install html5lib`; skipped if missing), and
-ours (crawler.htmltree). The numbers go to crawler/htmltree.py's docstring.
+ours (crawler.page.htmltree). The numbers go to bench/README.md.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bs4 import BeautifulSoup  # noqa: E402
 from pagegen import realistic_page  # noqa: E402
 
-from crawler import charset, htmltree  # noqa: E402
-from crawler.extract import extract_tree  # noqa: E402
-from crawler.urls import normalize_url  # noqa: E402
+from crawler.page import charset, htmltree  # noqa: E402
+from crawler.page.extract import extract_tree  # noqa: E402
+from crawler.rules.urls import normalize_url  # noqa: E402
 from tests.shapes import SHAPES  # noqa: E402
 
 PAGE = "http://site.example/dir/page.html"

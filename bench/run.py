@@ -504,7 +504,7 @@ def byte_compile(repo: Path) -> str:
     itself is installed editable, so its bytecode is written on its first run, unless
     PYTHONDONTWRITEBYTECODE is set (it is on the project's VM), in which case every run of
     ours compiled about ten modules from source (about 40 ms of CPU per run, measured with
-    /usr/bin/time on `import crawler.cli, crawler.master, crawler.worker, crawler.local`).
+    /usr/bin/time on `import crawler.cli.commands, crawler.master, crawler.worker, crawler.cli.local`).
     """
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(repo / "crawler")], check=True,
                    stdout=subprocess.DEVNULL)

@@ -2,7 +2,7 @@
 with the crawler being measured or with the process measuring it), on 127.0.0.1 only.
 
 - `start_nginx(root)`: nginx (if installed) with a minimal config in a temp folder.
-- `start_python(root)`: the project's threaded `crawler.demo.serve_directory`, in a child process.
+- `start_python(root)`: the project's threaded `crawler.cli.demo.serve_directory`, in a child process.
 - `start_delay(root, delay, jitter=0)`: a small asyncio HTTP/1.1 keep-alive static file
   server that holds every response (200 or 404) for `delay` seconds, as a distant server
   would; with `jitter`, for a seeded uniform draw from `delay ± jitter` seconds.
@@ -147,7 +147,7 @@ def start_nginx(root: Path, binary: str) -> Server:
 # --- the project's threaded Python server, in a child process ----------------------------
 
 def _python_server_main(root: str, conn) -> None:
-    from crawler.demo import serve_directory
+    from crawler.cli.demo import serve_directory
     server, base = serve_directory(Path(root))
     conn.send(base)
     try:
@@ -172,7 +172,7 @@ def start_python(root: Path) -> Server:
         proc.terminate()
         proc.join(10)
 
-    return Server(base, "python threaded server (crawler.demo.serve_directory)", stop)
+    return Server(base, "python threaded server (crawler.cli.demo.serve_directory)", stop)
 
 
 # --- the delaying asyncio server -----------------------------------------------------------

@@ -12,6 +12,7 @@ from pathlib import Path
 from . import __version__
 from .errors import ConfigError
 from .portable import hostname
+from .rules import imagetype
 
 DEFAULT_PORT = 50000
 """Port the master listens on when --listen gives only a host."""
@@ -75,8 +76,10 @@ site), or only the largest of each (the photos, at a fraction of the requests)."
 DEFAULT_RETRIES = 2
 """Retries after a connection error, a timeout, 408, 429 or 5xx (other 4xx are final)."""
 
-ACCEPT_NAMES = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "gif": "gif", "webp": "webp", "avif": "avif",
-                "bmp": "bmp", "ico": "ico", "tif": "tiff", "tiff": "tiff", "svg": "svg"}
+ACCEPT_NAMES: dict[str, str] = {
+    **{kind: kind for kind in imagetype.KEPT_EXTENSIONS},
+    **{ext[1:]: kind for kind, exts in imagetype.KEPT_EXTENSIONS.items() for ext in exts}}
+"""--accept's names: each kind, and each extension a stored file of it keeps (jpg, tif, ...)."""
 
 # Exit codes, documented in the README and in `crawler --help`.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_AUTHKEY, EXIT_UNREACHABLE, EXIT_KEY_REFUSED = 0, 1, 2, 3, 4, 5
@@ -97,9 +100,15 @@ STATE_DIRNAME = ".crawler"
 MANIFEST_NAME = "manifest.jsonl"
 
 
+def download_deadline(timeout: float) -> float:
+    """Seconds one whole download (redirects, head and body) may take: --timeout bounds each
+    read, this bounds a server that trickles bytes just fast enough to never trip it."""
+    return 3 * timeout
+
+
 def default_lease_seconds(timeout: float) -> float:
-    """A lease outlives one whole download (3 x timeout) with room to spare."""
-    return 4 * timeout + 10
+    """A lease outlives one whole download (`download_deadline`) with room to spare."""
+    return download_deadline(timeout) + timeout + 10
 
 
 @dataclass(frozen=True)

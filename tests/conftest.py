@@ -46,8 +46,8 @@ def servers():
     started = []
 
     def start(*args, **kw):
-        server, url = serve_recorded(*args, **kw)
-        started.append(server)
+        httpd, url = serve_recorded(*args, **kw)
+        started.append(httpd)
         return url
 
     yield start
@@ -65,7 +65,7 @@ def tls_files(tmp_path_factory):
 
     import trustme
 
-    from crawler.tls import certificate_fingerprint
+    from crawler.link.tls import certificate_fingerprint
     d = tmp_path_factory.mktemp("tls")
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1", "localhost")

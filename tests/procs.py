@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from crawler import manifest
+from crawler.store import manifest
 
 ENV_BASE = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
 
@@ -78,7 +78,7 @@ def write_file(root: Path, rel: str, data: bytes | str) -> None:
     path.write_bytes(data.encode() if isinstance(data, str) else data)
 
 
-def crawl(procs: "Procs", tmp_path: Path, seed: str, *flags: str, workers: int = 1, name: str = "out",
+def crawl(procs: Procs, tmp_path: Path, seed: str, *flags: str, workers: int = 1, name: str = "out",
           code: int = 0) -> tuple[dict[str, dict], str, Path]:
     """`crawler run` from one seed into tmp_path/name, expecting exit `code`: (manifest records
     by URL, the log, the output folder)."""
@@ -209,7 +209,7 @@ def serve_recorded(root: Path, recorder: Recorder, *, host: str = "127.0.0.1", d
     import time
     from functools import partial
 
-    from crawler.demo import QuietHandler, StaticServer
+    from crawler.cli.demo import QuietHandler, StaticServer
 
     routes = routes if routes is not None else {}
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from crawler.demo import QuietHandler, StaticServer  # noqa: E402
+from crawler.cli.demo import QuietHandler, StaticServer  # noqa: E402
 
 
 def make_server(root: str, delay: float, host: str = "127.0.0.1", port: int = 0) -> StaticServer:

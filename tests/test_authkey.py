@@ -2,8 +2,8 @@ import os
 
 import pytest
 
-from crawler import authkey
 from crawler.errors import AuthkeyError
+from crawler.link import authkey
 
 
 def test_master_generates_a_strong_key_with_mode_600(tmp_path):

@@ -2,8 +2,8 @@ import queue
 import threading
 import time
 
-from crawler.board import ResultInbox, Task, TaskBoard
-from crawler.messages import is_stop
+from crawler.master.board import ResultInbox, Task, TaskBoard
+from crawler.rules.messages import is_stop
 
 
 class Clock:
@@ -134,7 +134,7 @@ def test_a_retried_task_goes_to_the_front():
 
 
 def test_a_result_frees_its_hosts_slot_on_arrival_and_only_the_leaseholders():
-    from crawler.politeness import HostGate
+    from crawler.rules.politeness import HostGate
     board = TaskBoard(10, gate=HostGate(per_host=1, delay=0.0))
     inbox = ResultInbox(on_arrival=board.arrived)
     board.add_many([task(1), task(2)])
@@ -165,7 +165,7 @@ def test_nothing_is_handed_out_once_the_crawl_is_stopping():
 
 
 def test_exchange_delivers_first_so_the_freed_slot_goes_to_the_same_call():
-    from crawler.politeness import HostGate
+    from crawler.rules.politeness import HostGate
     board = TaskBoard(10, gate=HostGate(per_host=1, delay=0.0))
     board.results = inbox = ResultInbox(on_arrival=board.arrived)
     board.add_many([task(1), task(2)])
@@ -177,7 +177,7 @@ def test_exchange_delivers_first_so_the_freed_slot_goes_to_the_same_call():
 
 
 def test_exchange_says_when_the_inbox_refused_the_results(monkeypatch):
-    import crawler.board.inbox as board_module
+    import crawler.master.board.inbox as board_module
     board = TaskBoard(10)
     board.results = inbox = ResultInbox(on_arrival=board.arrived)
     board.add(task(1))
@@ -189,7 +189,7 @@ def test_exchange_says_when_the_inbox_refused_the_results(monkeypatch):
 
 
 def two_worker_board(tasks):
-    from crawler.politeness import HostGate
+    from crawler.rules.politeness import HostGate
     clock = Clock()
     board = TaskBoard(60, clock=clock, gate=HostGate(per_host=8, delay=0.0, clock=clock))
     board.results = ResultInbox(on_arrival=board.arrived)
@@ -220,7 +220,7 @@ def test_tasks_leased_ahead_of_a_workers_threads_leave_the_slots_to_another_work
 
 
 def test_a_waiting_worker_holds_back_prefetch_only_for_its_hosts_and_only_while_it_asks():
-    from crawler.board.waiting import HOLD
+    from crawler.master.board.waiting import HOLD
     board, clock = two_worker_board([task(i) for i in range(1, 21)])
     board.add_many([Task(i, f"http://other/{i}.jpg", None) for i in range(21, 41)])
     board.exchange("w1", [], 16, 0, idle=4)  # 8 of each host

@@ -2,10 +2,10 @@
 
 import pytest
 
-from crawler.board.leases import Lease, Leases
-from crawler.board.pending import HostQueues
-from crawler.board.roster import WorkerRoster
-from crawler.board.task import Task
+from crawler.master.board.leases import Lease, Leases
+from crawler.master.board.pending import HostQueues
+from crawler.master.board.roster import WorkerRoster
+from crawler.master.board.task import Task
 
 
 def task(i, host="a"):
@@ -112,7 +112,7 @@ def test_the_roster_keeps_the_last_hundred_new_faults_and_no_anonymous_age():
     ([("w2", 3, ["a"], 0.0), ("w2", 1, ["a"], 0.9)], "a", "w1", 1.5, 1),   # renewed: counts from its last ask
 ])
 def test_waiting_workers_reserve_a_hosts_slots_from_other_workers_prefetch(notes, host, asker, now, reserved):
-    from crawler.board.waiting import HOLD, WaitingWorkers
+    from crawler.master.board.waiting import HOLD, WaitingWorkers
     assert HOLD == 1.0  # the times above
     w = WaitingWorkers()
     for worker, short, hosts, at in notes:
@@ -121,7 +121,7 @@ def test_waiting_workers_reserve_a_hosts_slots_from_other_workers_prefetch(notes
 
 
 def test_a_worker_that_asks_no_more_stops_waiting_and_an_expired_wait_is_dropped():
-    from crawler.board.waiting import WaitingWorkers
+    from crawler.master.board.waiting import WaitingWorkers
     w = WaitingWorkers()
     w.note("w2", 3, ["a"], 0.0)
     w.forget("w2")
@@ -135,7 +135,7 @@ def test_a_worker_that_asks_no_more_stops_waiting_and_an_expired_wait_is_dropped
     (0, 0, 8, True), (7, 0, 8, True), (8, 0, 8, False), (4, 3, 8, True), (4, 4, 8, False), (0, 9, 8, False),
 ])
 def test_a_hosts_room_beyond_the_slots_others_wait_for_and_whether_it_is_full(in_flight, reserved, per_host, room):
-    from crawler.politeness import HostGate
+    from crawler.rules.politeness import HostGate
     gate = HostGate(per_host=per_host, delay=0.0, clock=lambda: 0.0)
     for _ in range(in_flight):
         gate.start("a")
@@ -150,9 +150,9 @@ def test_a_hosts_room_beyond_the_slots_others_wait_for_and_whether_it_is_full(in
     ({"a": 3}, 0, 6, ["b", "b", "b", "b"]),                    # no thread free: no task of a at all
 ])
 def test_take_tasks_holds_back_prefetch_only_on_the_hosts_other_workers_wait_for(waits, idle, n, got):
-    from crawler.board.handout import take_tasks
-    from crawler.board.waiting import WaitingWorkers
-    from crawler.politeness import HostGate
+    from crawler.master.board.handout import take_tasks
+    from crawler.master.board.waiting import WaitingWorkers
+    from crawler.rules.politeness import HostGate
     q = HostQueues()
     for i in range(1, 5):
         q.add(task(i, "a"), False)

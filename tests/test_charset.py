@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crawler.charset import codec_for, decode_html, meta_charset
+from crawler.page.charset import codec_for, decode_html, meta_charset
 
 
 def test_the_header_charset_wins_over_the_document():

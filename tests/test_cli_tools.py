@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from crawler.configfile import load
+from crawler.cli.configfile import load
 from crawler.errors import ConfigError
 from devtools.sitegen import SiteSpec, generate_site
 
@@ -111,16 +111,17 @@ def test_extract_lists_each_image_with_its_source_and_links_in_and_out_of_scope(
 
 
 def _run_parser():
-    from crawler.cli import build_parser
+    from crawler.cli.parser import build_parser
     parser = build_parser()
     import argparse
     return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["run"]
 
 
 def test_config_file_values_are_defaults_and_flags_win(tmp_path):
-    from crawler.cli import parse_args
+    from crawler.cli.parser import parse_args
     cfg = tmp_path / "crawl.toml"
-    cfg.write_text('max-depth = 2\nper_host = 3\naccept = ["png", "jpg"]\nignore-robots = true\nexclude = "\\\\?print"\n')
+    cfg.write_text('max-depth = 2\nper_host = 3\naccept = ["png", "jpg"]\nignore-robots = true\n'
+                   'exclude = "\\\\?print"\n')
     args = parse_args(["run", "seeds.txt", "--config", str(cfg), "--per-host", "5"])
     assert (args.max_depth, args.per_host, args.accept, args.ignore_robots, args.exclude) == \
         (2, 5, ("png", "jpeg"), True, ["\\?print"])
@@ -151,5 +152,6 @@ def test_bad_config_file_is_exit_code_2_with_one_line(tmp_path):
 
 @pytest.mark.parametrize("command", [[], ["master"], ["worker"], ["run"], ["demo"], ["status"], ["extract"]])
 def test_help_carries_an_example(command):
-    p = subprocess.run([sys.executable, "-m", "crawler", *command, "--help"], capture_output=True, text=True, timeout=30)
+    p = subprocess.run([sys.executable, "-m", "crawler", *command, "--help"],
+                       capture_output=True, text=True, timeout=30)
     assert p.returncode == 0 and "example" in p.stdout

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from crawler import concurrency
-from crawler.concurrency import WINDOW, DownloadGate, LimitEstimator
+from crawler.rules import concurrency
+from crawler.rules.concurrency import WINDOW, DownloadGate, LimitEstimator
 from devtools import imagegen
 
 from .procs import Recorder, output, records, serve_recorded, wait_for

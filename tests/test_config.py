@@ -1,6 +1,6 @@
 import pytest
 
-from crawler.config import CrawlConfig, parse_address
+from crawler.config import CrawlConfig, parse_accept, parse_address
 from crawler.errors import ConfigError
 
 
@@ -37,3 +37,10 @@ def test_config_validation_names_the_flag(over, message):
 def test_lease_defaults_to_a_multiple_of_the_timeout():
     assert CrawlConfig(seeds=("http://h/",), timeout=5).effective_lease_seconds == 30
     assert CrawlConfig(seeds=("http://h/",), lease_seconds=3).effective_lease_seconds == 3
+
+
+@pytest.mark.parametrize("names, kinds", [
+    ("jpg,JPEG,jpe,jfif", ("jpeg",)), ("tif,tiff", ("tiff",)), ("png, svg", ("png", "svg")), ("ico", ("ico",)),
+])
+def test_accept_takes_each_kind_and_each_extension_a_stored_file_keeps(names, kinds):
+    assert parse_accept(names) == kinds

@@ -12,10 +12,11 @@ import time
 
 import pytest
 
-from crawler import fetch, naming
 from crawler.config import WorkerConfig
-from crawler.messages import make_task, validate_result
-from crawler.netguard import NetPolicy
+from crawler.net import fetch
+from crawler.net.netguard import NetPolicy
+from crawler.rules import naming
+from crawler.rules.messages import make_task, validate_result
 from crawler.worker import download
 
 from .procs import free_port
@@ -160,7 +161,8 @@ def _page_cfg(tmp_path, **kw):
 
 
 def test_a_page_frees_its_host_before_it_is_parsed_and_a_failed_one_too(tmp_path, server, monkeypatch):
-    from crawler import extract, master
+    from crawler import master
+    from crawler.page import extract
     server.add("/p.html", b'<img src="/a.png">', headers={"Content-Type": "text/html"})
     client = fetch.new_client("test-agent", NetPolicy(frozenset({"127.0.0.1"})))
     events = []
@@ -176,7 +178,8 @@ def test_a_page_frees_its_host_before_it_is_parsed_and_a_failed_one_too(tmp_path
 
 
 def test_a_page_past_the_element_cap_is_parsed_in_part_with_a_warning(tmp_path, server, monkeypatch, caplog):
-    from crawler import htmltree, master
+    from crawler import master
+    from crawler.page import htmltree
     monkeypatch.setattr(htmltree, "MAX_ELEMENTS", 50)
     body = "".join(f'<p><img src="/i{i}.png">' for i in range(100)).encode()
     server.add("/big.html", body, headers={"Content-Type": "text/html"})
@@ -191,7 +194,7 @@ def test_a_full_disk_raises_out_of_download_instead_of_failing_the_url(cfg, serv
     import errno
     import os
 
-    from crawler import storage
+    from crawler.store import storage
     server.add("/a.png", png_bytes, headers={"Content-Type": "image/png"})
 
     def full(fd, data):

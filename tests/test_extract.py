@@ -1,8 +1,10 @@
+from urllib.parse import urlsplit
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crawler.extract import extract, looks_like_image_url
+from crawler.page.extract import extract, has_image_extension
 
 BASE = "http://site.example/dir/page.html"
 
@@ -96,7 +98,7 @@ def test_bytes_in_a_declared_charset():
     ("http://h/a.jpe", True), ("http://h/a.JFIF", True), ("http://h/a.pjp", True), ("http://h/a.tiff", True),
 ])
 def test_looks_like_image_url(url, yes):
-    assert looks_like_image_url(url) is yes
+    assert has_image_extension(urlsplit(url).path) is yes
 
 
 @settings(max_examples=200, deadline=None)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from crawler.demo import serve_directory
+from crawler.cli.demo import serve_directory
 
 from .conftest import make_png
 from .procs import ENV_BASE, records

@@ -12,8 +12,8 @@ from urllib.parse import quote
 
 import pytest
 
+from crawler.cli.demo import serve_directory
 from crawler.config import EXIT_STATE_UNWRITABLE, EXIT_WORKER_FAULT
-from crawler.demo import serve_directory
 from devtools.sitegen import SiteSpec, generate_site
 
 from .procs import check_complete, output, records
@@ -156,9 +156,9 @@ def test_a_worker_whose_downloads_keep_failing_with_internal_errors_stops_and_ha
     import threading
 
     from crawler import worker as worker_mod
-    from crawler.board import ResultInbox, Task, TaskBoard
     from crawler.config import WorkerConfig
-    from crawler.queues import serve
+    from crawler.link.manager import serve
+    from crawler.master.board import ResultInbox, Task, TaskBoard
     from crawler.worker import imagedownload
 
     key = KEY["CRAWLER_AUTHKEY"].encode()
@@ -270,7 +270,7 @@ def test_http_and_https_urls_sharing_a_path_never_overwrite_each_others_bytes(tm
     import threading
     from functools import partial
 
-    from crawler.demo import QuietHandler, StaticServer
+    from crawler.cli.demo import QuietHandler, StaticServer
     from devtools import imagegen
 
     trustme = pytest.importorskip("trustme")

@@ -133,7 +133,7 @@ def test_a_frozen_master_hangs_no_worker_and_loses_no_result(slow_site, tmp_path
     os.killpg(master.pid, signal.SIGCONT)
     log = output(master, 120)
     assert master.returncode == 0, log
-    for w, wlog in zip(workers, lost):
+    for w, wlog in zip(workers, lost, strict=True):
         wlog += output(w, 30)
         assert w.returncode == 0, wlog
         assert "reconnected to master" in wlog
@@ -245,7 +245,7 @@ def test_sigterm_on_a_worker_gives_back_its_tasks_and_exits_at_once(slow_site, t
     port = free_port()
     # --per-host 16: the host never fills (2 + 4 leased by the workers, 4 pages), so w1 always
     # holds a task leased ahead of its one thread; a full host would leave that slot to w2's
-    # free threads (board/waiting.py) and w1 might have nothing to give back when signalled
+    # free threads (master/board/waiting.py) and w1 might have nothing to give back when signalled
     master = start_master(procs, tmp_path, base_url, truth, port, "--lease-seconds", "60", "--per-host", "16")
     w1 = start_worker(procs, tmp_path, port, "w1", "--threads", "1", "-v")  # -v: its give-back line
     w2 = start_worker(procs, tmp_path, port, "w2")

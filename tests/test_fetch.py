@@ -16,11 +16,11 @@ import requests
 import responses
 import urllib3.exceptions
 
-from crawler import fetch, transport
 from crawler.config import CrawlConfig, WorkerConfig
 from crawler.master import process_page
-from crawler.messages import make_task
-from crawler.netguard import NetPolicy
+from crawler.net import fetch, transport
+from crawler.net.netguard import NetPolicy
+from crawler.rules.messages import make_task
 from crawler.worker import download
 
 from .conftest import make_png
@@ -187,7 +187,7 @@ def test_same_site_means_host_scheme_and_port_or_an_upgrade_to_https():
 
 
 def test_cookies_go_where_they_belong_and_a_site_sets_more_for_the_whole_process(mock, cfg):
-    from crawler import httpopts
+    from crawler.net import httpopts
     jar = httpopts.fill_jar(transport.new_jar(), [
         {"domain": "gallery.example", "path": "/", "secure": False, "expires": None, "name": "session",
          "value": "s1", "http_only": True},

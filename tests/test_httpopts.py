@@ -2,8 +2,8 @@
 
 import pytest
 
-from crawler import httpopts, transport
 from crawler.errors import ConfigError
+from crawler.net import httpopts, transport
 
 
 @pytest.mark.parametrize("line, expected", [

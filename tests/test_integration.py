@@ -9,8 +9,8 @@ from urllib.parse import quote
 
 import pytest
 
-from crawler import manifest
-from crawler.demo import serve_directory
+from crawler.cli.demo import serve_directory
+from crawler.store import manifest
 from devtools.sitegen import SiteSpec, generate_site
 
 from .procs import Procs, check_complete, manifest_lines, output, pids_alive, records, serve_slow, wait_for
@@ -55,7 +55,7 @@ def test_run_with_two_workers_stores_every_image_and_records_every_failure(how, 
     # before the second is there (workers started as new interpreters join later than forked
     # ones; on a fast loopback site even a forked one can find the crawl done), and 4 threads,
     # half of --per-host's 8: the tasks the first worker leases ahead of its threads leave the
-    # slots to the second's free threads (board/waiting.py), so that both do work.
+    # slots to the second's free threads (master/board/waiting.py), so that both do work.
     server, base_url = serve_slow(root, delay=0.05)
     request.addfinalizer(lambda: (server.shutdown(), server.server_close()))
     extra = ["--threads", "4"]
@@ -130,8 +130,9 @@ def test_fresh_starts_a_finished_crawl_over_and_keeps_the_previous_manifest(fini
 
 
 def test_run_whose_workers_are_all_killed_stops_with_a_message_instead_of_waiting(site, tmp_path, procs):
-    import psutil
     import signal
+
+    import psutil
 
     root, truth, _ = site
     server, base_url = serve_slow(root, delay=0.2)  # slow: the crawl is still going when they die
@@ -184,7 +185,7 @@ def test_master_and_separate_workers_finish_and_all_exit_by_themselves(site, tmp
     rest = output(master, 90)
     assert master.returncode == 0, "".join(lines) + rest
     recs = records(out)
-    for name, w in zip(("w1", "w2"), workers):
+    for name, w in zip(("w1", "w2"), workers, strict=True):
         log = output(w, 20)
         assert w.returncode == 0, log
         assert "connected to master" in log
@@ -264,5 +265,6 @@ def test_demo_crawls_the_bundled_site_offline(tmp_path, procs):
     p = procs.start("demo", "--out", str(tmp_path / "demo"))
     log = output(p, 90)
     assert p.returncode == 0, log
-    truth = json.loads(open(os.path.join(os.path.dirname(__file__), "..", "crawler", "demosite", "truth.json")).read())
+    site = os.path.join(os.path.dirname(__file__), "..", "crawler", "cli", "demosite")
+    truth = json.loads(open(os.path.join(site, "truth.json")).read())
     assert f"demo: {len(truth['images'])} of {len(truth['images'])} reachable images stored byte-identical" in log

@@ -8,9 +8,9 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def test_a_page_done_starts_the_pages_it_found_without_waiting_a_turn(tmp_path, server, monkeypatch):
-    from crawler import master as master_module
     from crawler.config import CrawlConfig
     from crawler.master import Master
+    from crawler.master import master as master_module
 
     # The loop waits this long when nothing wakes it: robots.txt done, or a page done, must
     # wake it and start what they allow at once, and the last one end the crawl at once (woken

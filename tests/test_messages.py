@@ -1,7 +1,14 @@
 import pytest
 
-from crawler.messages import (InvalidMessage, is_stop, make_result, make_task, stop_message,
-                              validate_result, validate_task)
+from crawler.rules.messages import (
+    InvalidMessage,
+    is_stop,
+    make_result,
+    make_task,
+    stop_message,
+    validate_result,
+    validate_task,
+)
 
 TASK = make_task(7, "http://h/a.jpg", "http://h/", max_bytes=1000, timeout=5.0)
 

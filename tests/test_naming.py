@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crawler.naming import HASH_HEX_DIGITS, TEMP_SUFFIX, is_temp_name, relative_path, safe_join, url_hash
-from crawler.urls import normalize_url
+from crawler.rules.naming import HASH_HEX_DIGITS, TEMP_SUFFIX, is_temp_name, relative_path, safe_join, url_hash
+from crawler.rules.urls import normalize_url
 
 H = rf"~[0-9a-f]{{{HASH_HEX_DIGITS}}}"  # the hash suffix of a sanitised name
 WINDOWS_RESERVED = re.compile(r"(con|prn|aux|nul|conin\$|conout\$|com[0-9¹²³]|lpt[0-9¹²³]) *(\..*)?\Z", re.I)
@@ -97,7 +97,7 @@ def test_plain_urls_mirror_host_and_path(url, kind, expected):
     ("http://H/cat.jpg", "jpeg", rf"h/cat{H}\.jpg"),
     ("http://h/a%20b.png", "png", rf"h/a b{H}\.png"),
     ("http://h/a~b.png", "png", rf"h/a~b{H}\.png"),
-    # a folder never takes a file's name (rule 4 in crawler/naming.py)
+    # a folder never takes a file's name (rule 4 in crawler/rules/naming.py)
     ("http://h/a.jpg/b.jpg", "jpeg", rf"h/a\.jpg~d/b{H}\.jpg"),
     ("http://h/a.JPG/b.jpg", "jpeg", rf"h/a\.JPG~d/b{H}\.jpg"),
     ("http://h/abcdef~1/b.jpg", "jpeg", rf"h/abcdef~1~d/b{H}\.jpg"),

@@ -1,4 +1,4 @@
-from crawler.pagequeue import PageQueue
+from crawler.rules.pagequeue import PageQueue
 
 
 def test_pages_wait_per_origin_in_order_and_origins_take_turns():

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from crawler.parsing import PageParser, parse_page
+from crawler.master.parsing import PageParser, parse_page
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -77,7 +77,7 @@ def test_when_a_parsing_process_dies_pages_are_parsed_in_the_thread_with_one_err
         expected = parse_page(PAGE, None, BASE, "all")
         for pid in list(parser._pool._processes):
             os.kill(pid, signal.SIGKILL)
-        with caplog.at_level(logging.ERROR, logger="crawler.parsing"):
+        with caplog.at_level(logging.ERROR, logger="crawler.master.parsing"):
             for _ in range(3):
                 assert parser.parse(PAGE, None, BASE, "all") == expected
         assert caplog.text.count("a page-parsing process died") == 1
@@ -88,9 +88,8 @@ def test_when_a_parsing_process_dies_pages_are_parsed_in_the_thread_with_one_err
 
 def test_a_crawl_parses_its_pages_in_a_process_once_the_threads_have_parsed_enough(tmp_path, server, monkeypatch,
                                                                                    caplog):
-    from crawler import parsing
     from crawler.config import CrawlConfig
-    from crawler.master import Master
+    from crawler.master import Master, parsing
 
     monkeypatch.setattr(parsing, "START_AFTER_CPU", 0.0)  # the first page crosses it
     html = {"Content-Type": "text/html"}
@@ -115,7 +114,7 @@ def test_the_parsing_processes_leave_when_the_master_is_killed(tmp_path, procs):
 
     import psutil
 
-    script = ("import time\nfrom crawler.parsing import PageParser\n"
+    script = ("import time\nfrom crawler.master.parsing import PageParser\n"
               "p = PageParser(1, start_after=0)\n"
               "while p._ready is None or not p._ready.done():\n"
               "    p.parse(b'<img src=a.png>', None, 'http://h/', 'all'); time.sleep(0.01)\n"

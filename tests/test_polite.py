@@ -2,6 +2,7 @@
 cluster, retries, redirects, content dedupe and filters, against recording local servers."""
 
 import signal
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,7 @@ def test_robots_txt_answering_503_defers_its_origin_and_one_that_never_recovers_
     # up; its page and image are never requested, and are recorded as such
     theirs = [(t, p) for t, h, p in rec.requests if h == "127.0.0.2"]
     assert [p for _, p in theirs] == ["/robots.txt"] * 4, theirs
-    assert all(b - a >= 0.9 for (a, _), (b, _) in zip(theirs, theirs[1:])), theirs
+    assert all(b - a >= 0.9 for (a, _), (b, _) in pairwise(theirs)), theirs
     assert not got[down + "b.png"]["ok"] and got[down + "b.png"]["reason"] == "robots-unavailable"
     assert f"{down.rstrip('/')}/robots.txt could not be read (HTTP 503" in log and "giving up on that site" in log
     assert "2 skipped (robots 1, robots-unavailable 1)" in log, log
@@ -131,7 +132,7 @@ class ImageRecorder(Recorder):
 def test_two_workers_with_fewer_threads_than_per_host_share_the_hosts_slots(tmp_path, procs, servers):
     """Two workers of 4 threads, --per-host 8, one host: the site sees more than 4 image
     requests at once and both workers store images. The tasks one worker leases ahead of its
-    threads must not hold the host's slots while the other's threads idle (board/waiting.py):
+    threads must not hold the host's slots while the other's threads idle (master/board/waiting.py):
     on main the first to ask held all 8 and took back every slot its results freed."""
     from collections import Counter
     rec = ImageRecorder()
@@ -241,8 +242,8 @@ def test_redirect_chain_and_same_bytes_under_other_urls_are_stored_once(tmp_path
     routes = {"/r1.png": [(301, {"Location": "/r2.png"}, b"")], "/r2.png": [(302, {"Location": "/img/logo.png"}, b"")],
               "/loop.png": [(302, {"Location": "/loop.png"}, b"")],
               "/ftp.png": [(302, {"Location": "ftp://files.example/x.png"}, b"")]}
-    write_file(site, "index.html", "".join(f'<img src="{p}">' for p in
-                                      ("/img/logo.png", "/img/copy1.png", "/img/copy2.png", "/r1.png", "/loop.png", "/ftp.png")))
+    paths = ("/img/logo.png", "/img/copy1.png", "/img/copy2.png", "/r1.png", "/loop.png", "/ftp.png")
+    write_file(site, "index.html", "".join(f'<img src="{p}">' for p in paths))
     base = servers(site, rec, routes=routes)
     got, _, out = crawl(procs, tmp_path, base + "index.html", workers=2)
     assert got[base + "r1.png"]["final_url"] == base + "img/logo.png"

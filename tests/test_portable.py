@@ -1,7 +1,7 @@
 """What differs between platforms: socket timeout values, the capability probes, stop
 signals, "address in use", whether a process lives. The paths other platforms take run on
 Linux here and in test_integration (portable), test_storage (checked-paths) and
-test_queues (python-timeouts)."""
+test_manager (python-timeouts)."""
 
 import errno
 import os
@@ -13,7 +13,8 @@ import sys
 
 import pytest
 
-from crawler import portable, sockopts
+from crawler import portable
+from crawler.net import sockopts
 
 from .procs import output
 
@@ -78,7 +79,7 @@ def test_the_fast_paths_switch_off_by_name():
 def test_ctrl_break_stops_cleanly_like_sigterm(monkeypatch):
     """Windows has SIGBREAK (Ctrl-Break) and no SIGTERM from other processes: the clean stop
     listens to it. Here SIGUSR1 stands in for it."""
-    from crawler import launch
+    from crawler.cli import launch
     monkeypatch.setattr(signal, "SIGBREAK", signal.SIGUSR1, raising=False)
     assert portable.stop_signals() == [signal.SIGINT, signal.SIGTERM, signal.SIGUSR1]
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)}

@@ -186,7 +186,7 @@ def line(**fields):
     (line(ok=True, path="h/a.png", sha256="b" * 64, status=200), line(status=500), "new", True, "h/a.png"),
 ], ids=["first", "304", "same-bytes", "other-bytes", "404", "410", "503", "still-404", "now-404", "now-ok"])
 def test_each_line_says_what_this_run_found(now, old, change, ok, path):
-    from crawler import refresh
+    from crawler.store import refresh
     rec = refresh.judge(dict(now), old)
     assert (rec["change"], rec["ok"], rec["path"]) == (change, ok, path)
     if old is OLD_OK and change != "updated":  # the stored file's description is kept
@@ -196,7 +196,7 @@ def test_each_line_says_what_this_run_found(now, old, change, ok, path):
 def test_a_refresh_ends_with_one_line_per_url_keeping_the_last_runs_lines_it_did_not_answer(tmp_path):
     import json
 
-    from crawler import refresh
+    from crawler.store import refresh
     manifest, base = tmp_path / "manifest.jsonl", tmp_path / "base.jsonl"
     base.write_text("".join(json.dumps({"url": u, "change": "new"}) + "\n" for u in "abc"))
     manifest.write_text(json.dumps({"url": "b", "change": "updated"}) + "\n")
@@ -209,7 +209,7 @@ def test_a_refresh_ends_with_one_line_per_url_keeping_the_last_runs_lines_it_did
 def test_a_file_two_urls_share_is_never_replaced_in_place_for_one_of_them(tmp_path):
     import json
 
-    from crawler import refresh
+    from crawler.store import refresh
     base = tmp_path / "base.jsonl"
     lines = [{"url": "http://h/a.jpg", "ok": True, "path": "h/a.jpg", "sha256": "a" * 64},
              {"url": "https://h/a.jpg", "ok": True, "path": "h/a.jpg", "sha256": "a" * 64},  # the same bytes

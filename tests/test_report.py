@@ -10,8 +10,8 @@ from urllib.parse import unquote
 import pytest
 
 from crawler import report
-from devtools import imagegen
 from crawler.errors import ConfigError
+from devtools import imagegen
 
 from . import browser
 
@@ -327,3 +327,9 @@ def test_gallery_in_chromium(tmp_path):
     png = browser.screenshot(index, tmp_path / "shot.png", timeout=25)
     assert png.stat().st_size > 0
     assert png.read_bytes().startswith(b"\x89PNG")
+
+
+def test_every_image_extension_gives_its_kind_when_the_content_type_says_nothing():
+    from crawler.rules.imagetype import EXTENSION_KINDS
+    assert {ext: report.kind_of(None, f"site/a{ext.upper()}") for ext in EXTENSION_KINDS} == EXTENSION_KINDS
+    assert report.kind_of(None, "site/a.pjp") == "jpeg"

@@ -9,12 +9,12 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from crawler import fetch
+from crawler.cli.demo import StaticServer
 from crawler.config import WorkerConfig
-from crawler.demo import StaticServer
-from crawler.extract import extract
-from crawler.messages import make_task
-from crawler.netguard import NetPolicy
+from crawler.net import fetch
+from crawler.net.netguard import NetPolicy
+from crawler.page.extract import extract
+from crawler.rules.messages import make_task
 from crawler.worker import download
 
 from .procs import output

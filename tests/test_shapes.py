@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crawler.extract import extract
-from crawler.urls import normalize_url
+from crawler.page.extract import extract
+from crawler.rules.urls import normalize_url
 
 from . import browser
 from .shapes import SHAPES

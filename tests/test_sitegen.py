@@ -14,12 +14,12 @@ from urllib.parse import quote
 import pytest
 from PIL import Image
 
-from crawler.extract import extract
-from crawler.urls import normalize_url
+from crawler.page.extract import extract
+from crawler.rules.urls import normalize_url
 from devtools import imagegen
 from devtools.sitegen import SiteSpec, generate_site
 
-DEMO = Path(__file__).resolve().parent.parent / "crawler" / "demosite"
+DEMO = Path(__file__).resolve().parent.parent / "crawler" / "cli" / "demosite"
 BASE = "http://site.test/"
 
 
@@ -230,7 +230,7 @@ def test_the_bundled_demo_matches_a_fresh_generation(tmp_path):
     truth = generate_site(tmp_path, SiteSpec())
     assert json.loads((DEMO / "truth.json").read_text(encoding="utf-8")) == truth
     assert files_of(DEMO) == files_of(tmp_path), \
-        "regenerate: rm -r crawler/demosite; python -m devtools.sitegen crawler/demosite"
+        "regenerate: rm -r crawler/cli/demosite; python -m devtools.sitegen crawler/cli/demosite"
     assert sum(len(b) for b in files_of(DEMO).values()) < 600_000
 
 

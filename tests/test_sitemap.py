@@ -6,9 +6,9 @@ import zlib
 
 import pytest
 
-from crawler import sitemap
 from crawler.errors import SitemapError
-from crawler.sitemap import Entry, SitemapReader, parse, sniff
+from crawler.page import sitemap
+from crawler.page.sitemap import Entry, SitemapReader, parse, sniff
 
 BASE = "https://ex.com/sitemap.xml"
 NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'

@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from crawler.sockopts import kernel_timeouts_work, set_kernel_timeouts, timeout_seconds, timeout_value
+from crawler.net.sockopts import kernel_timeouts_work, set_kernel_timeouts, timeout_seconds, timeout_value
 
 
 @pytest.mark.parametrize("seconds", [1e-9, 0.3, 2.5])

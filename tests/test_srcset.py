@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crawler.srcset import Candidate, css_images, largest, parse_srcset, srcset_candidates
+from crawler.page.srcset import Candidate, css_images, largest, srcset_candidates
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -28,7 +28,7 @@ from crawler.srcset import Candidate, css_images, largest, parse_srcset, srcset_
     ("a.jpg 1.x 2x, b.jpg 1.e1x, c.jpg 1x", ["c.jpg"]),
 ])
 def test_srcset_by_the_html_standard(value, expected):
-    assert parse_srcset(value) == expected
+    assert [c.url for c in srcset_candidates(value)] == expected
 
 
 def test_candidates_carry_their_width_or_density():

@@ -3,8 +3,8 @@ import shutil
 
 import pytest
 
-from crawler import checkedpaths, contentindex, storage
-from crawler.storage import AtomicFile, StorageError, remove_partials
+from crawler.store import checkedpaths, contentindex, storage
+from crawler.store.storage import AtomicFile, StorageError, remove_partials
 
 
 @pytest.fixture(autouse=True, params=["dir-fd", "checked-paths"])
@@ -119,7 +119,6 @@ def test_a_claim_found_empty_is_waited_for_not_taken_over(tmp_path):
     import threading
     import time
 
-    from crawler import contentindex, storage
     (tmp_path / "h").mkdir()
     (tmp_path / "h" / "first.png").write_bytes(b"same")
     (tmp_path / "h" / "second.png").write_bytes(b"same")
@@ -140,7 +139,7 @@ def test_a_claim_found_empty_is_waited_for_not_taken_over(tmp_path):
 
 
 def test_remove_stored_deletes_a_committed_file_and_nothing_outside(tmp_path):
-    from crawler import contentindex, storage
+    from crawler.store import storage
     with AtomicFile(tmp_path, "h/a/dup.png") as f:
         f.write(b"x")
     storage.remove_stored(tmp_path, "h/a/dup.png")

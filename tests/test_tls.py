@@ -9,13 +9,13 @@ import subprocess
 
 import pytest
 
-from crawler import tls
-from crawler.board import ResultInbox, Task, TaskBoard
 from crawler.errors import ConfigError, ConnectError
-from crawler.queues import MasterLink, SocketConnection, serve
-from crawler.tls import TLSError
+from crawler.link import tls
+from crawler.link.manager import MasterLink, SocketConnection, serve
+from crawler.link.tls import TLSError
+from crawler.master.board import ResultInbox, Task, TaskBoard
 
-from .test_queues import in_thread
+from .test_manager import in_thread
 
 KEY = b"k" * 32
 

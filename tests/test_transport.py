@@ -14,9 +14,9 @@ import zlib
 
 import pytest
 
-from crawler import fetch, netguard, transport
 from crawler.errors import NetworkError, TLSError
-from crawler.netguard import NetPolicy
+from crawler.net import fetch, netguard, transport
+from crawler.net.netguard import NetPolicy
 
 LOCAL = NetPolicy(frozenset({"127.0.0.1", "localhost"}))
 
@@ -146,8 +146,8 @@ def test_a_refused_connection_and_an_unknown_host_are_unreachable(server):
 
 BOMB_CHILD = textwrap.dedent("""
     import gzip, resource, sys, threading, http.server
-    from crawler import fetch
-    from crawler.netguard import NetPolicy
+    from crawler.net import fetch
+    from crawler.net.netguard import NetPolicy
 
     member = gzip.compress(b"\\0" * (64 << 20), 9)  # 64 MiB of zeros in about 64 kB
     body = member * 16                              # 16 gzip members: 1 GiB inflated

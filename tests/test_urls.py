@@ -1,8 +1,9 @@
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crawler.errors import ConfigError
-from crawler.urls import Scope, host_of, is_http_url, normalize_url, parse_seeds
+from crawler.rules.urls import Scope, host_of, normalize_url, parse_seeds
 
 
 @pytest.mark.parametrize("url, base, expected", [
@@ -106,7 +107,6 @@ def test_normalize_never_raises_and_returns_only_http_urls(text):
 
 def test_host_and_scheme_helpers():
     assert host_of("http://Example.com:8080/x") == "example.com"
-    assert is_http_url("https://h/") and not is_http_url("ftp://h/") and not is_http_url("http://")
 
 
 SCOPE = Scope(seed_hosts=frozenset({"site.example"}), allow_domains=("cdn.example",))

@@ -2,8 +2,8 @@
 
 import logging
 
-from crawler.board import Task, TaskBoard
-from crawler.workerwatch import GONE_SECONDS, WorkerWatch
+from crawler.master.board import Task, TaskBoard
+from crawler.master.workerwatch import GONE_SECONDS, WorkerWatch
 
 
 class Clock:

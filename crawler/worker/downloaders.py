@@ -12,9 +12,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .. import fetch, storage, urls
-from ..concurrency import DownloadGate
 from ..config import WorkerConfig
+from ..net import fetch
+from ..rules import urls
+from ..rules.concurrency import DownloadGate
+from ..store import storage
 from .control import Control
 from .imagedownload import download
 from .outbox import Outbox

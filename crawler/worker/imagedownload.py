@@ -9,10 +9,12 @@ import logging
 import time
 from urllib.parse import urlsplit
 
-from .. import contentindex, fetch, imagetype, naming, refresh, retry, storage
 from ..config import WorkerConfig
 from ..errors import CrawlerError, FetchError, FilteredError, NotAnImageError
-from ..messages import make_result
+from ..net import fetch
+from ..rules import imagetype, naming, retry
+from ..rules.messages import make_result
+from ..store import contentindex, refresh, storage
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from ..config import EXIT_KEY_REFUSED, EXIT_TLS, EXIT_UNREACHABLE, WorkerConfig
 from ..errors import ConnectError
-from ..messages import InvalidMessage, is_stop, validate_task
-from ..queues import ForbiddenPickle, MasterLink, format_address
-from ..tls import TLSError
+from ..link.manager import ForbiddenPickle, MasterLink, format_address
+from ..link.tls import TLSError
+from ..rules.messages import InvalidMessage, is_stop, validate_task
 from .control import Control, why
 from .downloaders import Downloaders, WorkerStats
 from .outbox import Outbox

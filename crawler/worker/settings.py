@@ -8,9 +8,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .. import httpopts, transport
 from ..config import WorkerConfig
-from ..netguard import NetPolicy
+from ..net import httpopts, transport
+from ..net.netguard import NetPolicy
 from .control import why
 
 log = logging.getLogger(__name__)

@@ -17,9 +17,9 @@ from __future__ import annotations
 import logging
 import threading
 
-from .. import storage
 from ..config import WorkerConfig
-from ..queues import MasterLink
+from ..link.manager import MasterLink
+from ..store import storage
 from .control import Control
 from .downloaders import Downloaders, WorkerStats
 from .outbox import Outbox
