@@ -186,3 +186,49 @@ def test_exchange_says_when_the_inbox_refused_the_results(monkeypatch):
     reply = board.exchange("w1", [{"id": 1, "worker": "w1"}], 1)
     assert reply == {"accepted": False, "tasks": []}  # refused: the slot stays taken, the worker keeps it
     assert inbox.drain() == [] and board.counts() == (0, 1) and len(leased) == 1
+
+
+def two_worker_board(tasks):
+    from crawler.rules.politeness import HostGate
+    clock = Clock()
+    board = TaskBoard(60, clock=clock, gate=HostGate(per_host=8, delay=0.0, clock=clock))
+    board.results = ResultInbox(on_arrival=board.arrived)
+    board.add_many(tasks)
+    return board, clock
+
+
+def ids(reply):
+    return [t["id"] for t in reply["tasks"]]
+
+
+def test_tasks_leased_ahead_of_a_workers_threads_leave_the_slots_to_another_workers_free_threads():
+    board, clock = two_worker_board([task(i) for i in range(1, 41)])
+    # w1 (4 threads) asks first: two rounds, 8 tasks, every slot of the host (nobody waits: prefetch kept)
+    assert ids(board.exchange("w1", [], 8, 0, idle=4)) == list(range(1, 9))
+    assert ids(board.exchange("w2", [], 8, 0, idle=4)) == []  # w2's 4 free threads wait
+    # w1's download of 1 ends, a queued task takes its thread: the slot it frees is not taken back
+    assert ids(board.exchange("w1", [{"id": 1, "worker": "w1"}], 1, 0, idle=0)) == []
+    assert ids(board.exchange("w2", [], 8, 0, idle=4)) == [9]
+    # a free thread of w1's own still takes a slot (its result freed it), and no prefetch beyond it
+    assert ids(board.exchange("w1", [{"id": 2, "worker": "w1"}], 5, 0, idle=1)) == [10]
+    # once w2's threads all have a task it waits no more: prefetch again for whoever asks
+    for done in (3, 4, 5):
+        board.exchange("w1", [{"id": done, "worker": "w1"}], 0, 0, idle=0)
+    assert ids(board.exchange("w2", [], 7, 0, idle=3)) == [11, 12, 13]
+    board.exchange("w1", [{"id": 6, "worker": "w1"}], 0, 0, idle=0)
+    assert ids(board.exchange("w1", [], 2, 0, idle=0)) == [14]
+
+
+def test_a_waiting_worker_holds_back_prefetch_only_for_its_hosts_and_only_while_it_asks():
+    from crawler.master.board.waiting import HOLD
+    board, clock = two_worker_board([task(i) for i in range(1, 21)])
+    board.add_many([Task(i, f"http://other/{i}.jpg", None) for i in range(21, 41)])
+    board.exchange("w1", [], 16, 0, idle=4)  # 8 of each host
+    assert ids(board.exchange("w2", [], 8, 0, idle=4)) == []
+    board.arrived([{"id": 1, "worker": "w1"}, {"id": 21, "worker": "w1"}])
+    # w2 waits for both hosts' slots
+    assert ids(board.exchange("w1", [], 4, 0, idle=0)) == []
+    board.add_many([Task(i, f"http://third/{i}.jpg", None) for i in range(41, 45)])
+    assert ids(board.exchange("w1", [], 4, 0, idle=0)) == [41, 42, 43, 44]  # nobody waits for this host
+    clock.now += HOLD  # w2 asked no more (gone, or busy): its wait is over
+    assert len(ids(board.exchange("w1", [], 4, 0, idle=0))) == 2

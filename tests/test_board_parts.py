@@ -98,3 +98,69 @@ def test_the_roster_keeps_the_last_hundred_new_faults_and_no_anonymous_age():
     roster.seen("anonymous", 1.0)
     roster.seen("w1", 2.0)
     assert roster.ages(4.25)["w1"] == 2.2 and "anonymous" not in roster.ages(4.25)
+
+
+@pytest.mark.parametrize("notes, host, asker, now, reserved", [
+    ([], "a", "w1", 0.0, 0),                                      # nobody waits
+    ([("w2", 3, ["a"], 0.0)], "a", "w1", 0.5, 3),                 # w2's 3 free threads wait for a
+    ([("w2", 3, ["a"], 0.0)], "a", "w2", 0.5, 0),                 # a worker's own wait holds nothing back
+    ([("w2", 3, ["a"], 0.0)], "b", "w1", 0.5, 0),                 # nor another host's prefetch
+    ([("w2", 3, ["a"], 0.0)], "a", "w1", 1.0, 0),                 # a wait not renewed for HOLD s is over
+    ([("w2", 3, ["a", "b"], 0.0), ("w3", 2, ["a"], 0.1)], "a", "w1", 0.5, 5),
+    ([("w2", 3, ["a"], 0.0), ("w2", 0, ["a"], 0.2)], "a", "w1", 0.5, 0),   # w2's next ask got all it had room for
+    ([("w2", 3, ["a"], 0.0), ("w2", 2, [], 0.2)], "a", "w1", 0.5, 0),      # short only of tasks: no host to wait for
+    ([("w2", 3, ["a"], 0.0), ("w2", 1, ["a"], 0.9)], "a", "w1", 1.5, 1),   # renewed: counts from its last ask
+])
+def test_waiting_workers_reserve_a_hosts_slots_from_other_workers_prefetch(notes, host, asker, now, reserved):
+    from crawler.master.board.waiting import HOLD, WaitingWorkers
+    assert HOLD == 1.0  # the times above
+    w = WaitingWorkers()
+    for worker, short, hosts, at in notes:
+        w.note(worker, short, hosts, at)
+    assert w.others(host, asker, now) == reserved
+
+
+def test_a_worker_that_asks_no_more_stops_waiting_and_an_expired_wait_is_dropped():
+    from crawler.master.board.waiting import WaitingWorkers
+    w = WaitingWorkers()
+    w.note("w2", 3, ["a"], 0.0)
+    w.forget("w2")
+    assert not w and w.others("a", "w1", 0.0) == 0
+    w.note("w2", 3, ["a"], 0.0)
+    w.note("w3", 0, [], 5.0)  # any note drops the waits past their time
+    assert not w
+
+
+@pytest.mark.parametrize("in_flight, reserved, per_host, room", [
+    (0, 0, 8, True), (7, 0, 8, True), (8, 0, 8, False), (4, 3, 8, True), (4, 4, 8, False), (0, 9, 8, False),
+])
+def test_a_hosts_room_beyond_the_slots_others_wait_for_and_whether_it_is_full(in_flight, reserved, per_host, room):
+    from crawler.rules.politeness import HostGate
+    gate = HostGate(per_host=per_host, delay=0.0, clock=lambda: 0.0)
+    for _ in range(in_flight):
+        gate.start("a")
+    assert gate.room_beyond("a", reserved) is room
+    assert gate.full("a") is (in_flight >= per_host) and not gate.full("b")
+
+
+@pytest.mark.parametrize("waits, idle, n, got", [
+    ({}, 2, 6, ["a", "b", "a", "b", "a", "b"]),                 # one worker: prefetch on every host, in turn
+    ({"a": 3}, 2, 6, ["a", "b", "b", "b", "b"]),               # a's slots wait for w2: its free thread only
+    ({"a": 1}, 2, 6, ["a", "b", "a", "b", "b", "b"]),          # one slot of a is left beyond w2's wait
+    ({"a": 3}, 0, 6, ["b", "b", "b", "b"]),                    # no thread free: no task of a at all
+])
+def test_take_tasks_holds_back_prefetch_only_on_the_hosts_other_workers_wait_for(waits, idle, n, got):
+    from crawler.master.board.handout import take_tasks
+    from crawler.master.board.waiting import WaitingWorkers
+    from crawler.rules.politeness import HostGate
+    q = HostQueues()
+    for i in range(1, 5):
+        q.add(task(i, "a"), False)
+        q.add(task(10 + i, "b"), False)
+    gate = HostGate(per_host=4, delay=0.0, clock=lambda: 0.0)
+    gate.start("a")  # a has 1 of its 4 slots taken already
+    waiting = WaitingWorkers()
+    for host, slots in waits.items():
+        waiting.note("w2", slots, [host], 0.0)
+    hosts = [h for h, _ in take_tasks(q, gate, waiting, "w1", n, idle, 0.0)]
+    assert hosts == got

@@ -243,7 +243,10 @@ def test_a_second_ctrl_c_stops_at_once_and_the_journal_still_resumes(slow_site, 
 def test_sigterm_on_a_worker_gives_back_its_tasks_and_exits_at_once(slow_site, tmp_path, procs):
     root, truth, base_url = slow_site
     port = free_port()
-    master = start_master(procs, tmp_path, base_url, truth, port, "--lease-seconds", "60")
+    # --per-host 16: the host never fills (2 + 4 leased by the workers, 4 pages), so w1 always
+    # holds a task leased ahead of its one thread; a full host would leave that slot to w2's
+    # free threads (master/board/waiting.py) and w1 might have nothing to give back when signalled
+    master = start_master(procs, tmp_path, base_url, truth, port, "--lease-seconds", "60", "--per-host", "16")
     w1 = start_worker(procs, tmp_path, port, "w1", "--threads", "1", "-v")  # -v: its give-back line
     w2 = start_worker(procs, tmp_path, port, "w2")
     out = tmp_path / "out"

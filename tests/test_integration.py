@@ -53,11 +53,12 @@ def test_run_with_two_workers_stores_every_image_and_records_every_failure(how, 
     env: dict[str, str] = {}
     # Both workers must do work: a site slow enough that the first does not take every image
     # before the second is there (workers started as new interpreters join later than forked
-    # ones; on a fast loopback site even a forked one can find the crawl done), and fewer
-    # threads than --per-host's 8, so that one worker cannot hold all of the site's slots.
+    # ones; on a fast loopback site even a forked one can find the crawl done), and 4 threads,
+    # half of --per-host's 8: the tasks the first worker leases ahead of its threads leave the
+    # slots to the second's free threads (master/board/waiting.py), so that both do work.
     server, base_url = serve_slow(root, delay=0.05)
     request.addfinalizer(lambda: (server.shutdown(), server.server_close()))
-    extra = ["--threads", "3"]
+    extra = ["--threads", "4"]
     if how == "portable":
         env = {"CRAWLER_DISABLE": "fork,dir-fd,openat2,kernel-timeouts"}
     elif how == "tls":

@@ -112,6 +112,38 @@ def test_per_host_limit_holds_over_all_workers_and_threads(tmp_path, procs, serv
     assert rec.peak["127.0.0.1"] == 2 and rec.peak["127.0.0.2"] == 2, rec.peak
 
 
+class ImageRecorder(Recorder):
+    """A Recorder that counts image requests under the host "images", so that the pages and
+    robots.txt the master fetches do not raise the images' peak."""
+
+    def __init__(self):
+        import threading
+        super().__init__()
+        self.local = threading.local()  # a request begins and ends on its server thread
+
+    def begin(self, host: str, path: str) -> None:
+        self.local.key = "images" if path.endswith(".png") else host
+        super().begin(self.local.key, path)
+
+    def end(self, host: str) -> None:
+        super().end(self.local.key)
+
+
+def test_two_workers_with_fewer_threads_than_per_host_share_the_hosts_slots(tmp_path, procs, servers):
+    """Two workers of 4 threads, --per-host 8, one host: the site sees more than 4 image
+    requests at once and both workers store images. The tasks one worker leases ahead of its
+    threads must not hold the host's slots while the other's threads idle (master/board/waiting.py):
+    on main the first to ask held all 8 and took back every slot its results freed."""
+    from collections import Counter
+    rec = ImageRecorder()
+    base = servers(tmp_path / "a", rec, delay=0.05)
+    many_images_site(tmp_path / "a", 120)
+    got, _, _ = crawl(procs, tmp_path, base + "index.html", "--per-host", "8", "--threads", "4", workers=2)
+    stored = Counter(r["worker"] for r in got.values() if r["ok"])
+    assert sum(stored.values()) == 120 and len(stored) == 2 and min(stored.values()) >= 30, stored
+    assert 4 < rec.peak["images"] <= 8, rec.peak
+
+
 DISPATCH_SLACK = 0.1
 """The most a request's way from the master's hand-out to the server may take here."""
 

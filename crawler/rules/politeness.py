@@ -56,6 +56,15 @@ class HostGate:
         reserved = self._page_demand.get(host, 0)
         return not reserved or pending >= 2 * self.per_host or self.in_flight[host] + reserved < self.per_host
 
+    def full(self, host: str) -> bool:
+        """Are all of host's slots taken?"""
+        return self.in_flight[host] >= self.per_host
+
+    def room_beyond(self, host: str, reserved: int) -> bool:
+        """Is a slot of host free beyond the `reserved` that others wait for? Asked before a
+        task goes to a worker's queue rather than a free thread of it (master/board/waiting.py)."""
+        return self.in_flight[host] + reserved < self.per_host
+
     def start(self, host: str, now: float | None = None) -> None:
         now = self._clock() if now is None else now
         self.in_flight[host] += 1

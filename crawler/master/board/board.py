@@ -7,7 +7,8 @@ swallowed `get()` would otherwise leave.
 
 The board is used from the manager's server threads (one per worker connection) and from
 the master's own loop, so every method takes the lock. Its parts (HostQueues, Leases,
-WorkerRoster) take none of their own: they are only ever called under this lock.
+WorkerRoster, WaitingWorkers) take none of their own: they are only ever called under this
+lock.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from typing import Any
 
 from ...rules.messages import stop_message
 from ...rules.politeness import HostGate
+from .handout import take_tasks
 from .inbox import ResultInbox
 from .leases import Leases
 from .pending import HostQueues
 from .roster import WorkerRoster
 from .task import Task, default_wire
+from .waiting import WaitingWorkers
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,7 @@ class TaskBoard:
         self._queues = HostQueues()
         self._leases = Leases()
         self._roster = WorkerRoster()
+        self._waiting = WaitingWorkers()
         self.workers = self._roster.workers  # worker name -> last contact (the board's clock)
         self._finished = False
         self.dropped = 0
@@ -172,7 +176,8 @@ class TaskBoard:
 
         `idle` is how many of the worker's threads are free right now. Tasks for a host with
         a delay between starts go only to free threads, so that a task does not wait in a
-        worker's queue and start closer to the previous one than the delay allows.
+        worker's queue and start closer to the previous one than the delay allows; nor do
+        tasks of a host whose slots another worker's free threads wait for (handout.py).
         """
         worker = str(worker)[:200]
         n = max(0, min(int(n), MAX_BATCH))
@@ -189,6 +194,7 @@ class TaskBoard:
                     return self._lease(worker, n, idle)
             # finished (or stopping): nothing more is handed out, whatever is still queued
             self._roster.told_to_stop(worker)
+            self._waiting.forget(worker)
             return [stop_message()]
 
     def exchange(self, worker: str = "?", results: Any = (), n: int = 0, timeout: float = 0.0,
@@ -207,26 +213,12 @@ class TaskBoard:
         return {"accepted": accepted, "tasks": self.get_many(worker, n, timeout, idle)}
 
     def _lease(self, worker: str, n: int, idle: int) -> list[dict]:
-        out: list[dict] = []
         now = self._clock()
         deadline = now + self.lease_seconds
-        progress = True
-        while len(out) < n and progress and self._queues:
-            progress = False
-            for host in self._queues.hosts():
-                if len(out) >= n:
-                    break
-                delayed = self.gate.delay_for(host) > 0
-                if (delayed and idle <= 0) or not self.gate.ready_for_image(host, self._queues.waiting(host), now):
-                    continue
-                task = self._queues.take(host)
-                if task is None:
-                    continue
-                self.gate.start(host, now)
-                self._leases.grant(task, deadline, worker, host)
-                out.append(self.to_wire(task))
-                idle -= delayed
-                progress = True
+        out: list[dict] = []
+        for host, task in take_tasks(self._queues, self.gate, self._waiting, worker, n, idle, now):
+            self._leases.grant(task, deadline, worker, host)
+            out.append(self.to_wire(task))
         return out
 
     def _free_slot(self, host: str) -> None:
@@ -250,6 +242,7 @@ class TaskBoard:
     def release(self, worker: str = "?", task_ids: Any = ()) -> int:
         """A stopping worker gives back tasks it had not started: they go to the queue's front."""
         with self._lock:
+            self._waiting.forget(str(worker)[:200])
             back = self._leases.release(str(worker)[:200], task_ids)
             for lease in reversed(back):
                 self._free_slot(lease.host)
@@ -264,6 +257,7 @@ class TaskBoard:
         worker, why = str(worker)[:200], str(why)[:500]
         with self._lock:
             self._roster.stopped(worker, why, self._clock())
+            self._waiting.forget(worker)
 
     def qsize(self) -> int:
         with self._lock:
