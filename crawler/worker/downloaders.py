@@ -125,18 +125,22 @@ class Downloaders:
         self.control.fail_locally(what)
 
     def _count(self, result: dict) -> None:
+        """A download's result in the streak and the stats: one lock round trip per image, the
+        log line and a sick worker's stop outside it."""
+        ok = result["ok"]
         with self._lock:
             self._internal_streak = self._internal_streak + 1 if result["reason"] == "internal" else 0
             sick = self._internal_streak == MAX_INTERNAL_STREAK
-        if sick:
-            self.control.fail_locally(f"{MAX_INTERNAL_STREAK} downloads in a row failed with internal errors "
-                                      f"(the last: {result['error']})")
-        with self._lock:
-            if result["ok"]:
+            if ok:
                 self.stats.ok += 1
                 self.stats.bytes += result["bytes"]
-                log.debug("stored %s -> %s (%d bytes)", result["url"], result["path"], result["bytes"])
             else:
                 self.stats.failed += 1
                 self.stats.reasons[result["reason"]] = self.stats.reasons.get(result["reason"], 0) + 1
-                log.debug("failed %s: %s", result["url"], result["error"])
+        if ok:
+            log.debug("stored %s -> %s (%d bytes)", result["url"], result["path"], result["bytes"])
+        else:
+            log.debug("failed %s: %s", result["url"], result["error"])
+        if sick:
+            self.control.fail_locally(f"{MAX_INTERNAL_STREAK} downloads in a row failed with internal errors "
+                                      f"(the last: {result['error']})")
