@@ -30,7 +30,7 @@ def to_wire(cfg: CrawlConfig, record: CrawlRecord, task: Task) -> dict:
     `to_wire`, bound to the crawl with functools.partial)."""
     previous = record.previous
     return make_task(task.id, task.url, task.page, attempt=task.attempt, max_bytes=cfg.max_bytes,
-                     timeout=cfg.timeout, retries=cfg.retries, accept=list(cfg.accept), min_bytes=cfg.min_bytes,
+                     timeout=cfg.timeout, retries=cfg.retries, accept=cfg.accept, min_bytes=cfg.min_bytes,
                      refresh=previous.wire(task.url) if previous is not None else None)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from .naming import check_relative
@@ -43,7 +44,7 @@ class InvalidMessage(ValueError):
 
 
 def make_task(task_id: int, url: str, page: str | None, *, attempt: int = 1,
-              max_bytes: int, timeout: float, retries: int = 0, accept: list[str] | None = None,
+              max_bytes: int, timeout: float, retries: int = 0, accept: Sequence[str] | None = None,
               min_bytes: int = 0, refresh: dict[str, Any] | None = None) -> dict[str, Any]:
     """A download task. `retries`, `accept` (image kinds) and `min_bytes` are optional on the
     wire; so is what a refresh knows of an image stored before (`refresh.Previous.wire`:
